@@ -1,0 +1,312 @@
+"""The vocabulary every room shares: states, specs, exit statuses, snapshots, events.
+
+Owns: value types only (enums with supervisor 4.3.0's numeric codes, frozen specs).
+May import: stdlib only (enforced by tests/unit/test_architecture.py).
+Threading: immutable values, safe to pass between any threads.
+
+Times: a bare ``*_mono`` or ``now`` is monotonic seconds. Wall-clock values exist only at the
+front-ends, which convert with :func:`mono_to_wall`.
+"""
+
+from __future__ import annotations
+
+import enum
+import signal
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+
+class ProcessState(enum.IntEnum):
+    """A process's observed state; values are supervisor's wire codes (states.py)."""
+
+    STOPPED = 0
+    STARTING = 10
+    RUNNING = 20
+    BACKOFF = 30
+    STOPPING = 40
+    EXITED = 100
+    FATAL = 200
+    UNKNOWN = 1000
+
+
+STOPPED_STATES = frozenset(
+    {ProcessState.STOPPED, ProcessState.EXITED, ProcessState.FATAL, ProcessState.UNKNOWN}
+)
+RUNNING_STATES = frozenset({ProcessState.RUNNING, ProcessState.BACKOFF, ProcessState.STARTING})
+SIGNALLABLE_STATES = frozenset(
+    {ProcessState.RUNNING, ProcessState.STARTING, ProcessState.STOPPING}
+)
+
+
+class DaemonState(enum.IntEnum):
+    """The daemon's mood; values are supervisor's ``getState`` codes."""
+
+    FATAL = 2
+    RUNNING = 1
+    RESTARTING = 0
+    SHUTDOWN = -1
+
+
+class AutoRestart(enum.Enum):
+    """``autorestart=``: supervisor's three policies."""
+
+    NEVER = "false"
+    ALWAYS = "true"
+    UNEXPECTED = "unexpected"
+
+
+class Channel(enum.Enum):
+    """A child's output stream."""
+
+    STDOUT = "stdout"
+    STDERR = "stderr"
+
+
+class GroupKind(enum.Enum):
+    """The section type a group came from; only PROGRAM groups can be started today."""
+
+    PROGRAM = "program"
+    EVENTLISTENER = "eventlistener"
+    FCGI_PROGRAM = "fcgi-program"
+
+
+@dataclass(frozen=True, slots=True)
+class LogSpec:
+    """Where one channel's output goes.
+
+    ``path`` is None for NONE/OFF; ``auto`` means supervisor's AUTO file in childlogdir, whose
+    concrete name is chosen when the channel is opened (so that specs compare equal across
+    rereads). ``/dev/stdout`` and ``/dev/stderr`` are kept literally: the log store writes to
+    the daemon's own fd without seeking or rotating.
+    """
+
+    path: str | None = None
+    auto: bool = False
+    maxbytes: int = 50 * 1024 * 1024
+    backups: int = 10
+    capture_maxbytes: int = 0
+    events_enabled: bool = False
+    syslog: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class ProgramSpec:
+    """One process as configured: a ``[program:x]`` expanded for one ``process_num``."""
+
+    name: str
+    group: str
+    program_name: str
+    command: str
+    process_num: int = 0
+    numprocs: int = 1
+    priority: int = 999
+    autostart: bool = True
+    startsecs: float = 1.0
+    startretries: int = 3
+    autorestart: AutoRestart = AutoRestart.UNEXPECTED
+    exitcodes: frozenset[int] = frozenset({0})
+    stopsignal: int = int(signal.SIGTERM)
+    stopwaitsecs: float = 10.0
+    stopasgroup: bool = False
+    killasgroup: bool = False
+    user: str | None = None
+    uid: int | None = None
+    gid: int | None = None
+    redirect_stderr: bool = False
+    stdout: LogSpec = field(default_factory=LogSpec)
+    stderr: LogSpec = field(default_factory=LogSpec)
+    environment: tuple[tuple[str, str], ...] = ()
+    directory: str | None = None
+    umask: int | None = None
+    serverurl: str | None = None
+    # Where in the config this came from, for error messages and getAllConfigInfo.
+    section: str = ""
+
+    @property
+    def namespec(self) -> str:
+        """supervisor's ``make_namespec``: ``group:name``, or ``name`` when they are equal."""
+        return self.name if self.group == self.name else f"{self.group}:{self.name}"
+
+
+@dataclass(frozen=True, slots=True)
+class GroupSpec:
+    """A process group: a ``[group:x]``, or the implicit group of one ``[program:x]``."""
+
+    name: str
+    priority: int
+    programs: tuple[ProgramSpec, ...]
+    kind: GroupKind = GroupKind.PROGRAM
+    section: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class HttpServerSpec:
+    """``[unix_http_server]`` or ``[inet_http_server]``: where the XML-RPC shim listens."""
+
+    kind: str  # "unix" or "inet"
+    address: str  # socket path, or "host:port"
+    chmod: int = 0o700
+    chown: tuple[int, int] = (-1, -1)
+    username: str | None = None
+    password: str | None = None
+    section: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class GrpcSpec:
+    """``[grpc]``: where the gRPC service listens and how callers prove who they are."""
+
+    listen: tuple[str, ...] = ()
+    chmod: int = 0o700
+    chown: tuple[int, int] = (-1, -1)
+    token: str | None = None
+    tls_cert: str | None = None
+    tls_key: str | None = None
+    tls_client_ca: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class DaemonSpec:
+    """``[supervisord]`` plus the server sections and the groups: one whole config."""
+
+    config_file: str = ""
+    logfile: str | None = "supervisord.log"
+    logfile_maxbytes: int = 50 * 1024 * 1024
+    logfile_backups: int = 10
+    loglevel: str = "info"
+    pidfile: str | None = None
+    nodaemon: bool = True
+    silent: bool = False
+    minfds: int = 1024
+    minprocs: int = 200
+    umask: int = 0o022
+    user: str | None = None
+    identifier: str = "supervisor"
+    directory: str | None = None
+    nocleanup: bool = False
+    childlogdir: str = "/tmp"
+    strip_ansi: bool = False
+    environment: tuple[tuple[str, str], ...] = ()
+    http_servers: tuple[HttpServerSpec, ...] = ()
+    grpc: GrpcSpec = field(default_factory=GrpcSpec)
+    groups: tuple[GroupSpec, ...] = ()
+    # [supervisorctl] serverurl, used to fill SUPERVISOR_SERVER_URL when no server is defined.
+    ctl_serverurl: str | None = None
+    # Non-fatal findings (unknown keys, include globs that matched nothing), logged at start.
+    warnings: tuple[str, ...] = ()
+
+    def group(self, name: str) -> GroupSpec | None:
+        for g in self.groups:
+            if g.name == name:
+                return g
+        return None
+
+
+@dataclass(frozen=True, slots=True)
+class ExitStatus:
+    """How a child ended: an exit code, or the signal that killed it."""
+
+    code: int | None = None
+    signal: int | None = None
+    core_dumped: bool = False
+
+    @property
+    def policy_code(self) -> int:
+        """The number autorestart/exitcodes compare: the code, or -1 for a signal death
+        (supervisor's ``decode_wait_status``)."""
+        return self.code if self.code is not None else -1
+
+    @property
+    def shell_code(self) -> int:
+        """The shell convention tini uses: the code, or 128+N for death by signal N."""
+        if self.signal is not None:
+            return 128 + self.signal
+        return self.code if self.code is not None else 255
+
+    def describe(self) -> str:
+        """supervisor's wording: ``exit status 1`` or ``terminated by SIGKILL``."""
+        if self.signal is not None:
+            text = f"terminated by {signal_name(self.signal)}"
+            return text + " (core dumped)" if self.core_dumped else text
+        return f"exit status {self.code}"
+
+
+def signal_name(signum: int) -> str:
+    try:
+        return signal.Signals(signum).name
+    except ValueError:
+        return f"signal {signum}"
+
+
+@dataclass(frozen=True, slots=True)
+class ProcessInfo:
+    """A snapshot of one process, taken on the loop thread and handed to any thread."""
+
+    name: str
+    group: str
+    state: ProcessState
+    pid: int
+    start_mono: float | None
+    stop_mono: float | None
+    exit_status: ExitStatus | None
+    spawn_error: str
+    stdout_logfile: str
+    stderr_logfile: str
+    expected: bool = True
+    description: str = ""
+
+    @property
+    def namespec(self) -> str:
+        return self.name if self.group == self.name else f"{self.group}:{self.name}"
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    """One entry of the event journal: a process transition or a daemon event.
+
+    ``kind`` is ``"process_state"`` (with from/to states), ``"daemon_state"``,
+    ``"group_added"`` or ``"group_removed"``.
+    """
+
+    kind: str
+    time_mono: float
+    name: str = ""
+    group: str = ""
+    from_state: ProcessState | None = None
+    to_state: ProcessState | None = None
+    daemon_state: DaemonState | None = None
+    pid: int = 0
+    expected: bool = True
+    reason: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class ConfigDiff:
+    """What a reread found: group names added, changed and removed (supervisor's triple)."""
+
+    added: tuple[str, ...] = ()
+    changed: tuple[str, ...] = ()
+    removed: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class DaemonInfo:
+    """What GetState/getState report about the daemon itself."""
+
+    state: DaemonState
+    pid: int
+    identifier: str
+    config_file: str
+    start_mono: float
+    version: str
+
+
+def mono_to_wall(t_mono: float | None, now_mono: float, now_wall: float) -> float:
+    """Convert a monotonic instant to wall clock as seen now (0.0 for "never")."""
+    if t_mono is None:
+        return 0.0
+    return now_wall - (now_mono - t_mono)
+
+
+def environment_dict(pairs: tuple[tuple[str, str], ...]) -> Mapping[str, str]:
+    return dict(pairs)
