@@ -121,6 +121,9 @@ class ProgramSpec:
     serverurl: str | None = None
     # Where in the config this came from, for error messages and getAllConfigInfo.
     section: str = ""
+    # Single-command mode (tini semantics): the child shares the init's stdin/stdout/stderr
+    # (and terminal) instead of pipes.
+    inherit_stdio: bool = False
 
     @property
     def namespec(self) -> str:

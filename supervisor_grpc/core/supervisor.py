@@ -1,0 +1,624 @@
+"""The Supervisor: applies machine effects to the world and keeps the books.
+
+Loop thread only. Requests from other threads arrive as inbox jobs that call the public
+methods here; "wait until RUNNING/STOPPED" is a waiter Future completed when the matching
+transition is published, so the loop never waits for anyone.
+"""
+
+from __future__ import annotations
+
+import collections
+import heapq
+import itertools
+import logging
+from collections.abc import Callable, Collection
+from concurrent.futures import Future
+from dataclasses import dataclass
+
+from ..errors import (
+    AbnormalTermination,
+    AlreadyAdded,
+    Failed,
+    NoFile,
+    NoSuchGroup,
+    NoSuchProcess,
+    NotExecutable,
+    NotRunning,
+    NotSupported,
+    ShuttingDown,
+    SpawnError,
+    StillRunning,
+    SupervisorError,
+)
+from ..logstore import EventJournal, LogChannel
+from ..machine import (
+    Effect,
+    Exited,
+    Input,
+    Kill,
+    KillFailed,
+    ProcessMachine,
+    Publish,
+    Spawn,
+    Spawned,
+    SpawnFailed,
+    StartRequested,
+    StopRequested,
+    Tick,
+)
+from ..model import (
+    STOPPED_STATES,
+    ConfigDiff,
+    DaemonSpec,
+    DaemonState,
+    Event,
+    ExitStatus,
+    GroupKind,
+    GroupSpec,
+    ProcessState,
+    ProgramSpec,
+)
+from .ports import Clock, Pipes, Reactor, Reaper, Spawner
+from .process import Process
+
+log = logging.getLogger("supgrpc")
+S = ProcessState
+Listener = Callable[[Process, Publish], None]
+
+
+@dataclass
+class ActionOutcome:
+    """What one process made of a request: an error now, or a waiter to resolve later."""
+
+    process: Process
+    error: SupervisorError | None = None
+    waiter: Future[bool] | None = None
+
+
+class Supervisor:
+    def __init__(
+        self,
+        spec: DaemonSpec,
+        *,
+        clock: Clock,
+        spawner: Spawner,
+        reactor: Reactor,
+        pipes: Pipes,
+        reaper: Reaper,
+        ring_bytes: int = 1 << 20,
+    ) -> None:
+        self.spec = spec
+        self.latest = spec  # the most recently (re)read config; add_group draws from it
+        self.clock = clock
+        self.spawner = spawner
+        self.reactor = reactor
+        self.pipes = pipes
+        self.reaper = reaper
+        self.ring_bytes = ring_bytes
+        self.mood = DaemonState.RUNNING
+        self.started_mono = clock()
+        self.groups: dict[str, GroupSpec] = {}
+        self.processes: dict[tuple[str, str], Process] = {}
+        self.by_pid: dict[int, Process] = {}
+        self._fd_owner: dict[int, tuple[Process, LogChannel]] = {}
+        self._child_fds: dict[int, list[int]] = {}  # pid -> its output fds
+        self.journal: EventJournal[Event] = EventJournal()
+        self.listeners: list[Listener] = []
+        self.unknown_pid_level = logging.DEBUG
+        self.finished = False
+        self._heap: list[tuple[float, int, Process]] = []
+        self._seq = itertools.count()
+        self._continuations: list[tuple[list[Process], Callable[[], None]]] = []
+        self._shutdown_level: int | None = None
+
+    # ---- building ---------------------------------------------------------------------
+
+    def add_initial_groups(self) -> None:
+        """Create every configured group (opening its log files); nothing starts yet."""
+        for group in self.spec.groups:
+            self._add_group(group)
+
+    def _add_group(self, group: GroupSpec) -> None:
+        if group.kind is not GroupKind.PROGRAM:
+            raise NotSupported(
+                f"[{group.section}]: {group.kind.value} sections are not supported yet"
+            )
+        created: list[Process] = []
+        try:
+            for spec in group.programs:
+                proc = self._make_process(spec)
+                created.append(proc)
+        except OSError as exc:
+            for proc in created:
+                proc.stdout.close()
+                proc.stderr.close()
+            raise Failed(f"[{group.section}]: cannot open log file: {exc}")
+        self.groups[group.name] = group
+        for proc in created:
+            self.processes[(proc.group, proc.name)] = proc
+        self.journal.append(Event("group_added", self.clock(), group=group.name))
+
+    def _make_process(self, spec: ProgramSpec) -> Process:
+        daemon = self.spec
+        channels = []
+        for channel, logspec in (("stdout", spec.stdout), ("stderr", spec.stderr)):
+            ch = LogChannel(
+                spec.name,
+                None if (channel == "stderr" and spec.redirect_stderr) else logspec,
+                childlogdir=daemon.childlogdir,
+                identifier=daemon.identifier,
+                channel=channel,
+                ring_bytes=self.ring_bytes,
+                strip_ansi=daemon.strip_ansi,
+            )
+            try:
+                ch.open()
+            except OSError:
+                for opened in channels:
+                    opened.close()
+                raise
+            channels.append(ch)
+        return Process(spec, ProcessMachine(spec), channels[0], channels[1])
+
+    def autostart(self) -> None:
+        """Start every autostart program, lowest priority first (without waiting)."""
+        for proc in self.ordered():
+            if proc.spec.autostart and proc.machine.state is S.STOPPED and proc.machine.start_mono is None:
+                # Like supervisor's transition(): no pre-check, so a bad command goes
+                # STARTING -> BACKOFF -> FATAL and says why in spawnerr.
+                self._drive(proc, StartRequested())
+
+    # ---- lookup -----------------------------------------------------------------------
+
+    def group_priority(self, proc: Process) -> int:
+        group = self.groups.get(proc.group)
+        return group.priority if group is not None else proc.spec.priority
+
+    def order_key(self, proc: Process) -> tuple[int, int, str, str]:
+        return (self.group_priority(proc), proc.spec.priority, proc.group, proc.name)
+
+    def ordered(self) -> list[Process]:
+        return sorted(self.processes.values(), key=self.order_key)
+
+    def find(self, namespec: str) -> Process:
+        """supervisor's namespec rules, plus a bare process name when it is unambiguous."""
+        if ":" in namespec:
+            group, _, name = namespec.partition(":")
+            proc = self.processes.get((group, name))
+            if proc is None:
+                raise NoSuchProcess(namespec)
+            return proc
+        proc = self.processes.get((namespec, namespec))
+        if proc is not None:
+            return proc
+        matches = [p for (g, n), p in self.processes.items() if n == namespec]
+        if len(matches) == 1:
+            return matches[0]
+        raise NoSuchProcess(namespec)
+
+    def find_targets(self, target: str) -> list[Process]:
+        """``*``/``all``, ``group:*``/``group:``, ``group:name`` or ``name``, in start order."""
+        if target in ("*", "all"):
+            return self.ordered()
+        if target.endswith(":*") or target.endswith(":"):
+            group = target.rsplit(":", 1)[0]
+            if group not in self.groups:
+                raise NoSuchGroup(group)
+            return [p for p in self.ordered() if p.group == group]
+        return [self.find(target)]
+
+    # ---- requests ---------------------------------------------------------------------
+
+    def _check_running(self) -> None:
+        if self.mood is not DaemonState.RUNNING:
+            raise ShuttingDown("supervisor is shutting down")
+
+    def start_process(self, proc: Process) -> ActionOutcome:
+        self._check_running()
+        state = proc.machine.state
+        if state in STOPPED_STATES and state is not S.UNKNOWN:
+            try:
+                self.spawner.check(proc.spec)
+            except (NoFile, NotExecutable) as exc:
+                return ActionOutcome(proc, error=type(exc)(f"{proc.namespec}: {exc}"))
+        try:
+            self._drive(proc, StartRequested())
+        except SupervisorError as exc:
+            return ActionOutcome(proc, error=exc)
+        waiter: Future[bool] = Future()
+        self._settle_start_waiter(proc, waiter)
+        return ActionOutcome(proc, waiter=waiter)
+
+    def _settle_start_waiter(self, proc: Process, waiter: Future[bool]) -> None:
+        state = proc.machine.state
+        if state is S.RUNNING:
+            waiter.set_result(True)
+        elif state in (S.BACKOFF, S.FATAL):
+            waiter.set_exception(SpawnError(f"{proc.namespec}: {proc.machine.spawn_error}"))
+        else:
+            proc.start_waiters.append(waiter)
+
+    def stop_process(self, proc: Process) -> ActionOutcome:
+        self._check_running()
+        try:
+            self._drive(proc, StopRequested())
+        except SupervisorError as exc:
+            return ActionOutcome(proc, error=exc)
+        waiter: Future[bool] = Future()
+        if proc.machine.state in STOPPED_STATES:
+            waiter.set_result(True)
+        else:
+            proc.stop_waiters.append(waiter)
+        return ActionOutcome(proc, waiter=waiter)
+
+    def signal_process(self, proc: Process, signum: int) -> None:
+        self._check_running()
+        m = proc.machine
+        if m.state not in (S.RUNNING, S.STARTING, S.STOPPING) or not m.pid:
+            raise NotRunning(proc.namespec)
+        try:
+            self.spawner.kill(m.pid, signum, False)
+        except OSError as exc:
+            raise Failed(f"{proc.namespec}: {exc}")
+
+    def send_stdin(self, proc: Process, data: bytes) -> None:
+        self._check_running()
+        m = proc.machine
+        if not m.pid or m.state is S.STOPPING or proc.stdin_fd is None:
+            raise NotRunning(proc.namespec)
+        proc.stdin_buffer += data
+        self._flush_stdin(proc)
+
+    def _flush_stdin(self, proc: Process) -> None:
+        fd = proc.stdin_fd
+        if fd is None:
+            proc.stdin_buffer.clear()
+            return
+        try:
+            while proc.stdin_buffer:
+                n = self.pipes.write(fd, bytes(proc.stdin_buffer[: 1 << 16]))
+                if n == 0:
+                    break
+                del proc.stdin_buffer[:n]
+        except OSError:
+            proc.stdin_buffer.clear()
+            self._close_stdin(proc)
+            raise NoFile(f"{proc.namespec}: stdin is closed")
+        if proc.stdin_buffer:
+            self.reactor.remove(fd)
+            self.reactor.add_writer(fd, lambda _fd, p=proc: self._flush_stdin_quietly(p))
+        else:
+            self.reactor.remove(fd)
+
+    def _flush_stdin_quietly(self, proc: Process) -> None:
+        try:
+            self._flush_stdin(proc)
+        except NoFile:
+            log.debug("stdin of %s closed while writing", proc.namespec)
+
+    def _close_stdin(self, proc: Process) -> None:
+        if proc.stdin_fd is not None:
+            self.reactor.remove(proc.stdin_fd)
+            self.pipes.close(proc.stdin_fd)
+            proc.stdin_fd = None
+
+    # ---- the loop's entry points -----------------------------------------------------------
+
+    def service(self, now: float) -> float | None:
+        """Once per loop iteration: reap, fire due deadlines, advance shutdown/updates."""
+        for pid, status in self.reaper():
+            self._on_reaped(pid, status, now)
+        while self._heap and self._heap[0][0] <= now:
+            deadline, _, proc = heapq.heappop(self._heap)
+            if proc.machine.deadline == deadline and self._is_live(proc):
+                self._drive(proc, Tick(), now)
+        if self._continuations:
+            self._run_continuations()
+        if self.mood is DaemonState.SHUTDOWN:
+            self._advance_shutdown()
+        while self._heap:
+            deadline, _, proc = self._heap[0]
+            if proc.machine.deadline == deadline and self._is_live(proc):
+                return deadline
+            heapq.heappop(self._heap)
+        return None
+
+    def _is_live(self, proc: Process) -> bool:
+        return self.processes.get((proc.group, proc.name)) is proc
+
+    def on_readable(self, fd: int) -> None:
+        owner = self._fd_owner.get(fd)
+        if owner is None:
+            self.reactor.remove(fd)
+            return
+        data = self.pipes.read(fd)
+        if data is None:
+            return
+        if data:
+            owner[1].write(data)
+        else:
+            self._close_output(fd)
+
+    def _close_output(self, fd: int) -> None:
+        self.reactor.remove(fd)
+        self.pipes.close(fd)
+        self._fd_owner.pop(fd, None)
+
+    def _drain(self, fd: int) -> None:
+        """Read everything the child left in the pipe (its last words) before its exit."""
+        owner = self._fd_owner.get(fd)
+        while owner is not None:
+            data = self.pipes.read(fd)
+            if data is None:
+                return  # a grandchild still holds the pipe: keep following it
+            if not data:
+                self._close_output(fd)
+                return
+            owner[1].write(data)
+
+    def _on_reaped(self, pid: int, status: ExitStatus, now: float) -> None:
+        self.spawner.release(pid, status)
+        proc = self.by_pid.pop(pid, None)
+        if proc is None:
+            log.log(self.unknown_pid_level, "reaped unknown pid %d (%s)", pid, status.describe())
+            return
+        for fd in self._child_fds.pop(pid, []):
+            self._drain(fd)
+        self._close_stdin(proc)
+        self._drive(proc, Exited(status), now)
+
+    # ---- effects ----------------------------------------------------------------------
+
+    def _drive(self, proc: Process, event: Input, now: float | None = None) -> None:
+        """Feed one input, then carry out effects until none remain (h11's fixed point)."""
+        now = self.clock() if now is None else now
+        pending: collections.deque[Effect] = collections.deque(proc.machine.handle(event, now))
+        while pending:
+            effect = pending.popleft()
+            if isinstance(effect, Publish):
+                self._publish(proc, effect, now)
+            elif isinstance(effect, Spawn):
+                pending.extend(self._spawn(proc, now))
+            elif isinstance(effect, Kill):
+                pending.extend(self._kill(proc, effect, now))
+        deadline = proc.machine.deadline
+        if deadline is not None:
+            heapq.heappush(self._heap, (deadline, next(self._seq), proc))
+
+    def _spawn(self, proc: Process, now: float) -> list[Effect]:
+        try:
+            child = self.spawner.spawn(proc.spec)
+        except SupervisorError as exc:
+            proc.last_spawn_error = exc
+            log.info("spawnerr: %s", exc)
+            return proc.machine.handle(SpawnFailed(str(exc)), now)
+        proc.last_spawn_error = None
+        self.by_pid[child.pid] = proc
+        pairs = [
+            (fd, channel)
+            for fd, channel in ((child.stdout_fd, proc.stdout), (child.stderr_fd, proc.stderr))
+            if fd is not None
+        ]
+        self._child_fds[child.pid] = [fd for fd, _ in pairs]
+        for fd, channel in pairs:
+            self._fd_owner[fd] = (proc, channel)
+            self.reactor.add_reader(fd, self.on_readable)
+        proc.stdin_fd = child.stdin_fd
+        proc.stdin_buffer.clear()
+        log.info("spawned: '%s' with pid %d", proc.name, child.pid)
+        return proc.machine.handle(Spawned(child.pid), now)
+
+    def _kill(self, proc: Process, kill: Kill, now: float) -> list[Effect]:
+        try:
+            self.spawner.kill(kill.pid, kill.signal, kill.as_group)
+        except OSError as exc:
+            log.critical("unknown problem killing %s (%d): %s", proc.name, kill.pid, exc)
+            return proc.machine.handle(KillFailed(str(exc)), now)
+        return []
+
+    def _publish(self, proc: Process, pub: Publish, now: float) -> None:
+        if pub.message:
+            log.log(logging.WARNING if pub.level == "warn" else logging.INFO, "%s", pub.message)
+        self.journal.append(
+            Event(
+                "process_state",
+                now,
+                name=proc.name,
+                group=proc.group,
+                from_state=pub.from_state,
+                to_state=pub.to_state,
+                pid=pub.pid,
+                expected=pub.expected,
+                reason=proc.machine.spawn_error if pub.to_state in (S.BACKOFF, S.FATAL) else "",
+            )
+        )
+        self._resolve_waiters(proc, pub.to_state)
+        for listener in self.listeners:
+            listener(proc, pub)
+
+    def _resolve_waiters(self, proc: Process, state: ProcessState) -> None:
+        if proc.start_waiters and state is not S.STARTING:
+            waiters, proc.start_waiters = proc.start_waiters, []
+            for waiter in waiters:
+                if waiter.done():
+                    continue
+                if state is S.RUNNING:
+                    waiter.set_result(True)
+                elif state in (S.BACKOFF, S.FATAL):
+                    waiter.set_exception(
+                        SpawnError(f"{proc.namespec}: {proc.machine.spawn_error}")
+                    )
+                elif state is S.STOPPING:
+                    proc.start_waiters.append(waiter)  # a restart in progress: keep waiting
+                else:
+                    waiter.set_exception(AbnormalTermination(proc.namespec))
+        if proc.stop_waiters and state in STOPPED_STATES:
+            waiters, proc.stop_waiters = proc.stop_waiters, []
+            for waiter in waiters:
+                if not waiter.done():
+                    waiter.set_result(True)
+
+    # ---- shutdown ---------------------------------------------------------------------
+
+    def request_shutdown(self, reason: str) -> None:
+        """Stop everything in reverse priority order, then let the loop finish.
+
+        A second request while already shutting down SIGKILLs what is still stopping, as
+        uvicorn treats a second Ctrl-C.
+        """
+        if self.mood is DaemonState.SHUTDOWN:
+            log.warning("%s: killing remaining programs", reason)
+            for proc in self.processes.values():
+                m = proc.machine
+                if m.pid and m.state is S.STOPPING:
+                    self.spawner.kill(m.pid, 9, proc.spec.killasgroup)
+            return
+        log.warning("%s", reason)
+        self.mood = DaemonState.SHUTDOWN
+        self.journal.append(
+            Event("daemon_state", self.clock(), daemon_state=DaemonState.SHUTDOWN, reason=reason)
+        )
+        for proc in self.processes.values():
+            proc.machine.restart_allowed = False
+        self._advance_shutdown()
+
+    def _advance_shutdown(self) -> None:
+        unstopped = [p for p in self.processes.values() if p.machine.state not in STOPPED_STATES]
+        if not unstopped:
+            self.finished = True
+            return
+        level = max(self.group_priority(p) for p in unstopped)
+        waiting = []
+        for proc in unstopped:
+            if self.group_priority(proc) != level:
+                continue
+            if proc.machine.state in (S.RUNNING, S.STARTING, S.BACKOFF):
+                self._drive(proc, StopRequested())
+            if proc.machine.state not in STOPPED_STATES:
+                waiting.append(proc.namespec)
+        if waiting and self._shutdown_level != level:
+            self._shutdown_level = level
+            log.info("waiting for %s to die", ", ".join(sorted(waiting)))
+
+    # ---- reload -----------------------------------------------------------------------
+
+    def diff(self, new: DaemonSpec) -> ConfigDiff:
+        current = self.groups
+        fresh = {g.name: g for g in new.groups}
+        return ConfigDiff(
+            added=tuple(sorted(fresh.keys() - current.keys())),
+            changed=tuple(sorted(n for n in fresh.keys() & current.keys() if fresh[n] != current[n])),
+            removed=tuple(sorted(current.keys() - fresh.keys())),
+        )
+
+    def add_group(self, name: str) -> None:
+        self._check_running()
+        if name in self.groups:
+            raise AlreadyAdded(name)
+        group = self.latest.group(name)
+        if group is None:
+            raise NoSuchProcess(name)
+        self._add_group(group)
+        for proc in self.ordered():
+            if proc.group == name and proc.spec.autostart and proc.machine.start_mono is None:
+                self._drive(proc, StartRequested())
+
+    def remove_group(self, name: str) -> None:
+        self._check_running()
+        if name not in self.groups:
+            raise NoSuchProcess(name)
+        procs = [p for p in self.processes.values() if p.group == name]
+        if any(p.machine.state not in STOPPED_STATES for p in procs):
+            raise StillRunning(name)
+        for proc in procs:
+            del self.processes[(proc.group, proc.name)]
+            for fd, (owner, _) in list(self._fd_owner.items()):
+                if owner is proc:
+                    self._close_output(fd)
+            self._close_stdin(proc)
+            proc.stdout.close()
+            proc.stderr.close()
+        del self.groups[name]
+        self.journal.append(Event("group_removed", self.clock(), group=name))
+
+    def update(self, names: Collection[str] | None = None) -> Future[ConfigDiff]:
+        """Apply the last reread: stop+remove removed and changed groups, add changed and new.
+
+        The Future completes once every stop has finished and every group is in place.
+        """
+        self._check_running()
+        diff = self.diff(self.latest)
+        if names:
+            known = set(self.groups) | {g.name for g in self.latest.groups}
+            for name in names:
+                if name not in known:
+                    raise NoSuchGroup(name)
+            keep = set(names)
+            diff = ConfigDiff(
+                tuple(n for n in diff.added if n in keep),
+                tuple(n for n in diff.changed if n in keep),
+                tuple(n for n in diff.removed if n in keep),
+            )
+        done: Future[ConfigDiff] = Future()
+        outstanding = {"n": len(diff.changed) + len(diff.removed)}
+
+        def finish_one() -> None:
+            outstanding["n"] -= 1
+            if outstanding["n"] == 0 and not done.done():
+                done.set_result(diff)
+
+        for name in diff.added:
+            self.add_group(name)
+        for name in (*diff.removed, *diff.changed):
+            self._replace_group(name, readd=name in diff.changed, then=finish_one)
+        if outstanding["n"] == 0:
+            done.set_result(diff)
+        return done
+
+    def _replace_group(self, name: str, *, readd: bool, then: Callable[[], None]) -> None:
+        procs = [p for p in self.processes.values() if p.group == name]
+        for proc in procs:
+            if proc.machine.state in (S.RUNNING, S.STARTING, S.BACKOFF):
+                self._drive(proc, StopRequested())
+
+        def when_stopped() -> None:
+            self.remove_group(name)
+            if readd:
+                self.add_group(name)
+            then()
+
+        self._continuations.append((procs, when_stopped))
+
+    def _run_continuations(self) -> None:
+        ready = [
+            (procs, fn)
+            for procs, fn in self._continuations
+            if all(p.machine.state in STOPPED_STATES for p in procs)
+        ]
+        if not ready:
+            return
+        self._continuations = [c for c in self._continuations if c not in ready]
+        for _, fn in ready:
+            try:
+                fn()
+            except SupervisorError as exc:
+                log.error("update: %s", exc)
+
+    # ---- logs -------------------------------------------------------------------------
+
+    def reopen_logs(self) -> None:
+        for proc in self.processes.values():
+            proc.stdout.reopen()
+            proc.stderr.reopen()
+
+    def close(self) -> None:
+        """Close every pipe and log file (after the loop has finished)."""
+        for fd in list(self._fd_owner):
+            self._drain(fd)
+            if fd in self._fd_owner:
+                self._close_output(fd)
+        for proc in self.processes.values():
+            self._close_stdin(proc)
+            proc.stdout.close()
+            proc.stderr.close()
+        self.journal.close()

@@ -1,0 +1,71 @@
+"""supgrpcd: the composition root. ``main()`` reads as tini's does: a numbered checklist.
+
+Owns: wiring concrete objects together, the signal policy, the exit status.
+May import: everything. Nothing imports it.
+Threading: ``main`` runs the loop on the main thread; front-ends run their own threads.
+
+Exit statuses (also in the README):
+    0    clean shutdown (SIGTERM/SIGINT/SIGQUIT or a shutdown RPC) in supervisor mode
+    1    an internal error the daemon could not survive
+    2    bad configuration or usage (before anything started)
+    N    single-command mode: CMD's exit code, 128+S if it died of signal S, 0 for codes
+         given with -e; 126 if CMD is not executable, 127 if it was not found
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+
+os.environ.setdefault("GRPC_ENABLE_FORK_SUPPORT", "false")  # we only fork+exec (grpc fork_support.md)
+
+from .. import config  # noqa: E402
+from ..errors import ConfigError, SupervisorError  # noqa: E402
+from . import args as cli  # noqa: E402
+from .app import App  # noqa: E402
+
+EXIT_INTERNAL = 1
+
+
+def _fail(message: str, status: int) -> int:
+    sys.stderr.write(f"supgrpcd: error: {message}\n")
+    return status
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    # 1. Parse the command line (usage errors exit 2 with one line).
+    try:
+        opts = cli.parse(argv)
+    except cli.UsageError as exc:
+        return _fail(str(exc), cli.EXIT_USAGE)
+    if opts.show_version:
+        print(cli.version_line())
+        return 0
+    # 2. Load and validate the configuration before anything starts.
+    try:
+        app = App.from_options(opts)
+    except (ConfigError, SupervisorError) as exc:
+        return _fail(str(exc), cli.EXIT_USAGE)
+    # 3..n. Run (see App.run for the rest of the checklist).
+    try:
+        return app.run()
+    except (ConfigError, SupervisorError) as exc:
+        return _fail(str(exc), cli.EXIT_USAGE)
+    except KeyboardInterrupt:
+        return 130
+    except Exception as exc:  # the last line of defence: log it, never a bare traceback
+        logging.getLogger("supgrpc").critical("fatal internal error", exc_info=True)
+        return _fail(f"internal error: {type(exc).__name__}: {exc}", EXIT_INTERNAL)
+
+
+def find_config_or_fail(opts: cli.Options) -> str:
+    exe_dir = os.path.dirname(os.path.abspath(sys.argv[0]))
+    path = config.find_config(os.getcwd(), exe_dir)
+    if path is None:
+        raise ConfigError(
+            "no configuration file found (looked for supgrpc.conf and supervisord.conf in "
+            "./, ./etc/, /etc/, /etc/supervisor/); use -c FILE or -- CMD"
+        )
+    return path

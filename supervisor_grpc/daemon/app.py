@@ -1,0 +1,380 @@
+"""The running daemon: builds every part from a DaemonSpec and runs the loop to the end."""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import os
+import shlex
+import signal
+import sys
+from typing import Any
+
+from .. import config
+from ..control import Control, parse_signal
+from ..core import Process, Supervisor
+from ..errors import ConfigError, NoFile, NotExecutable, SupervisorError
+from ..logstore import LogChannel, MainLogHandler, cleanup_auto_logs, level_number
+from ..machine import Publish
+from ..model import (
+    AutoRestart,
+    DaemonSpec,
+    DaemonState,
+    GroupKind,
+    GroupSpec,
+    LogSpec,
+    ProcessState,
+    ProgramSpec,
+)
+from ..runtime import reaper, signals
+from ..runtime.inbox import Inbox
+from ..runtime.loop import Loop
+from ..runtime.pipes import Pipes
+from ..runtime.spawner import Spawner
+from . import host
+from .args import Options
+
+log = logging.getLogger("supgrpc")
+MAIN_NAME = "main"
+S = ProcessState
+
+
+def _check_supported(spec: DaemonSpec) -> None:
+    """Refuse, by name, what is parsed but not implemented yet (never a silent ignore)."""
+    for group in spec.groups:
+        if group.kind is not GroupKind.PROGRAM:
+            raise ConfigError(f"{group.kind.value} sections are not supported yet",
+                              file=spec.config_file, section=group.section)
+        for program in group.programs:
+            for channel, logspec in (("stdout", program.stdout), ("stderr", program.stderr)):
+                for key, used in (
+                    ("capture_maxbytes", logspec.capture_maxbytes > 0),
+                    ("events_enabled", logspec.events_enabled),
+                    ("syslog", logspec.syslog),
+                ):
+                    if used:
+                        raise ConfigError(f"{channel}_{key} is not supported yet",
+                                          file=spec.config_file, section=program.section,
+                                          key=f"{channel}_{key}")
+    if spec.logfile == "syslog":
+        raise ConfigError("logfile=syslog is not supported yet", file=spec.config_file,
+                          section="supervisord", key="logfile")
+
+
+def _single_command_spec(command: list[str], taken: set[str]) -> GroupSpec:
+    name = MAIN_NAME if MAIN_NAME not in taken else "main-command"
+    program = ProgramSpec(
+        name=name,
+        group=name,
+        program_name=name,
+        command=shlex.join(command),
+        priority=1000,
+        startsecs=0,
+        startretries=0,
+        autorestart=AutoRestart.NEVER,
+        exitcodes=frozenset(range(256)),
+        stdout=LogSpec(path=None),
+        stderr=LogSpec(path=None),
+        inherit_stdio=True,
+        section="command line",
+    )
+    return GroupSpec(name=name, priority=1000, programs=(program,), section="command line")
+
+
+def _apply_overrides(spec: DaemonSpec, opts: Options) -> DaemonSpec:
+    from ..config import datatypes as dt
+
+    changes: dict[str, Any] = {}
+    try:
+        for key, convert in (
+            ("logfile", str),
+            ("logfile_maxbytes", dt.byte_size),
+            ("logfile_backups", int),
+            ("pidfile", str),
+            ("identifier", str),
+            ("childlogdir", str),
+            ("minfds", int),
+            ("minprocs", int),
+            ("user", str),
+            ("directory", str),
+        ):
+            value = getattr(opts, key)
+            if value is not None:
+                changes[key] = convert(value)
+        if opts.umask is not None:
+            changes["umask"] = int(opts.umask, 8)
+        if opts.loglevel is not None:
+            level_number(opts.loglevel)
+            changes["loglevel"] = opts.loglevel.lower()
+    except (ValueError, SupervisorError) as exc:
+        raise ConfigError(f"bad command-line value: {exc}")
+    if opts.silent:
+        changes["silent"] = True
+    if opts.nocleanup:
+        changes["nocleanup"] = True
+    if opts.strip_ansi:
+        changes["strip_ansi"] = True
+    return dataclasses.replace(spec, **changes)
+
+
+class App:
+    def __init__(self, opts: Options, spec: DaemonSpec, config_path: str | None) -> None:
+        self.opts = opts
+        self.spec = spec
+        self.config_path = config_path
+        self.main_name: str | None = None
+        self.exit_code = 0
+        self.single_only = config_path is None
+        for group in spec.groups:
+            if group.section == "command line":
+                self.main_name = group.name
+
+    @classmethod
+    def from_options(cls, opts: Options) -> App:
+        from . import find_config_or_fail
+
+        path: str | None = None
+        if opts.configuration or not opts.command:
+            path = os.path.abspath(opts.configuration or find_config_or_fail(opts))
+            spec = config.load(path)
+        else:
+            spec = DaemonSpec(logfile=None, loglevel="warn", nocleanup=True)
+        if opts.command:
+            group = _single_command_spec(opts.command, {g.name for g in spec.groups})
+            spec = dataclasses.replace(spec, groups=(*spec.groups, group))
+        spec = _apply_overrides(spec, opts)
+        if path is None:
+            verbosity = {0: "warn", 1: "info"}.get(opts.verbosity, "debug")
+            spec = dataclasses.replace(spec, loglevel=opts.loglevel or verbosity)
+        _check_supported(spec)
+        return cls(opts, spec, path)
+
+    def load_config(self) -> DaemonSpec:
+        """Reread for reload/update: the file again, plus the command-line program."""
+        if self.config_path is None:
+            return self.spec
+        spec = config.load(self.config_path)
+        main = [g for g in self.spec.groups if g.section == "command line"]
+        spec = _apply_overrides(dataclasses.replace(spec, groups=(*spec.groups, *main)), self.opts)
+        _check_supported(spec)
+        return spec
+
+    # -- the checklist --
+
+    def run(self) -> int:
+        spec, opts = self.spec, self.opts
+        # 3. Start from a clean signal state and make sure orphans come back to us.
+        signals.reset_inherited_signal_state()
+        if opts.parent_death_signal:
+            host.set_parent_death_signal(parse_signal(opts.parent_death_signal))
+        self._register_as_reaper()
+        # 4. Shape our own process: limits, umask, directory, user.
+        host.apply_limits(spec)
+        os.umask(spec.umask)
+        if spec.directory:
+            try:
+                os.chdir(spec.directory)
+            except OSError as exc:
+                raise ConfigError(f"cannot chdir to {spec.directory}: {exc.strerror}",
+                                  section="supervisord", key="directory")
+        if spec.user:
+            host.drop_privileges(spec.user)
+        # 5. Our own log, then what the config told us in passing.
+        main_log = self._open_main_log()
+        for warning in spec.warnings:
+            log.warning("%s", warning)
+        if self.config_path:
+            log.info("supgrpcd started with pid %d, config %s", os.getpid(), self.config_path)
+        if not spec.nocleanup:
+            cleanup_auto_logs(spec.childlogdir, spec.identifier)
+        if spec.pidfile and self.config_path:
+            host.write_pidfile(spec.pidfile)
+        try:
+            return self._supervise(main_log)
+        finally:
+            host.remove_pidfile(spec.pidfile if self.config_path else None)
+
+    def _register_as_reaper(self) -> None:
+        if os.getpid() == 1:
+            return
+        if self.opts.subreaper:
+            signals.become_subreaper()
+        elif not signals.is_subreaper():
+            log.warning("not PID 1 and not a child subreaper: orphans will not be reaped here")
+
+    def _open_main_log(self) -> LogChannel:
+        spec = self.spec
+        logspec = LogSpec(path=spec.logfile, maxbytes=spec.logfile_maxbytes,
+                          backups=spec.logfile_backups)
+        channel = LogChannel("supervisord", logspec if spec.logfile else None,
+                             channel="main", identifier=spec.identifier)
+        try:
+            channel.open()
+        except OSError as exc:
+            raise ConfigError(f"cannot open {spec.logfile}: {exc.strerror}",
+                              section="supervisord", key="logfile")
+        to_terminal = spec.logfile in ("/dev/stdout", "/dev/stderr")
+        echo = None
+        if not spec.silent and not to_terminal:
+            echo = sys.stderr if self.single_only else sys.stdout
+        handler = MainLogHandler(channel, echo_stream=echo)
+        root = logging.getLogger()
+        root.handlers[:] = [handler]
+        root.setLevel(level_number(spec.loglevel))
+        self._main_handler = handler
+        return channel
+
+    def _supervise(self, main_log: LogChannel) -> int:
+        spec = self.spec
+        # 6. The runtime: loop, inbox, signals, spawner, and the core on top of them.
+        loop = Loop()
+        inbox = Inbox()
+        intake = signals.SignalIntake()
+        serverurl = self._serverurl()
+        spawner = Spawner(os.environ | dict(spec.environment), serverurl)
+        core = Supervisor(spec, clock=loop.clock, spawner=spawner, reactor=loop, pipes=Pipes(),
+                          reaper=reaper.reap)
+        core.unknown_pid_level = logging.WARNING if self.opts.warn_on_reap else logging.DEBUG
+        control = Control(inbox, core, self.load_config)
+        control.main_log = main_log
+        self.core, self.control, self.spawner = core, control, spawner
+        loop.add_reader(inbox.open(), lambda _fd: inbox.run_pending())
+        signal_fd = intake.install()
+        if signal_fd is not None:
+            loop.add_reader(signal_fd, lambda _fd: self._on_signals(intake.read()))
+        core.listeners.append(self._on_transition)
+        # 7. Groups (log files open now, so a bad path fails before anything starts).
+        core.add_initial_groups()
+        # 8. Front-ends: they only ever talk to `control`.
+        frontends = self._start_frontends(control, core)
+        # 9. Start what should start, then run until everything has stopped.
+        core.autostart()
+        try:
+            loop.run(core.service, lambda: core.finished)
+        finally:
+            # 10. Tear down in reverse: front-ends, inbox, pipes and logs, stray descendants.
+            for frontend in reversed(frontends):
+                frontend.stop()
+            inbox.close()
+            intake.restore()
+            core.close()
+            if os.getpid() == 1 or signals.is_subreaper():
+                host.sweep_descendants(reaper.reap, grace_seconds=5.0)
+            log.info("exiting with status %d", self.exit_code)
+            self._main_handler.close_channel()
+            loop.close()
+        return self.exit_code
+
+    def _serverurl(self) -> str | None:
+        for server in self.spec.http_servers:
+            if server.kind == "unix":
+                return f"unix://{server.address}"
+        for server in self.spec.http_servers:
+            host_, _, port = server.address.rpartition(":")
+            return f"http://{host_ or 'localhost'}:{port}"
+        return self.spec.ctl_serverurl
+
+    def _start_frontends(self, control: Control, core: Supervisor) -> list[Any]:
+        started: list[Any] = []
+        try:
+            from ..frontends import launch
+        except ImportError:  # front-ends not built into this tree
+            return started
+        for frontend in launch.start_all(self.spec, self.opts, control, single_only=self.single_only):
+            started.append(frontend)
+            listener = getattr(frontend, "process_changed", None)
+            if listener is not None:
+                core.listeners.append(lambda proc, pub, fn=listener: fn(proc.namespec, pub.to_state))
+        return started
+
+    # -- signals and the main program --
+
+    def _on_signals(self, numbers: list[int]) -> None:
+        core = self.core
+        for signum in numbers:
+            if signum == signal.SIGCHLD:
+                continue  # reaping is level-triggered in core.service
+            name = signal.Signals(signum).name if signum in signal.Signals._value2member_map_ else str(signum)
+            if self.single_only:
+                self._forward(signum)
+            elif signum in (signal.SIGTERM, signal.SIGINT, signal.SIGQUIT):
+                core.request_shutdown(f"received {name} indicating exit request")
+            elif signum == signal.SIGHUP:
+                self._reload(name)
+            elif signum == signal.SIGUSR2:
+                log.info("received %s indicating log reopen request", name)
+                core.reopen_logs()
+                self._main_handler.reopen_channel()
+            else:
+                log.debug("received %s indicating nothing", name)
+
+    def _forward(self, signum: int) -> None:
+        proc = self._main_process()
+        if proc is None or not proc.machine.pid:
+            log.debug("no child to forward signal %d to", signum)
+            return
+        try:
+            self.spawner.kill(proc.machine.pid, signum, self.opts.process_group)
+        except OSError as exc:
+            log.warning("forwarding signal %d failed: %s", signum, exc)
+
+    def _reload(self, name: str) -> None:
+        log.info("received %s indicating a reload request", name)
+        try:
+            new = self.load_config()
+        except (ConfigError, SupervisorError) as exc:
+            log.error("reload refused, keeping the running configuration: %s", exc)
+            return
+        self.core.latest = new
+        try:
+            self.core.update()
+        except SupervisorError as exc:
+            log.error("reload failed: %s", exc)
+
+    def _main_process(self) -> Process | None:
+        if self.main_name is None:
+            return None
+        return self.core.processes.get((self.main_name, self.main_name))
+
+    def _on_transition(self, proc: Process, pub: Publish) -> None:
+        if proc.name != self.main_name or proc.group != self.main_name:
+            return
+        if pub.to_state is S.RUNNING and proc.spec.inherit_stdio:
+            _give_terminal_to(pub.pid)
+        if self.core.mood is not DaemonState.RUNNING:
+            return
+        if pub.to_state not in (S.EXITED, S.FATAL, S.STOPPED):
+            return
+        self.exit_code = self._main_exit_code(proc)
+        self.core.request_shutdown(f"{proc.name} exited: ending the init")
+
+    def _main_exit_code(self, proc: Process) -> int:
+        m = proc.machine
+        if m.state is S.FATAL:
+            err = proc.last_spawn_error
+            if isinstance(err, NoFile):
+                sys.stderr.write(f"supgrpcd: {err}\n")
+                return 127
+            if isinstance(err, NotExecutable):
+                sys.stderr.write(f"supgrpcd: {err}\n")
+                return 126
+            if err is not None:
+                sys.stderr.write(f"supgrpcd: {err}\n")
+            return 1
+        status = m.exit_status
+        code = status.shell_code if status is not None else 1
+        return 0 if code in self.opts.remap_exit else code
+
+
+def _give_terminal_to(pid: int) -> None:
+    """Make the child's process group the terminal's foreground, so Ctrl-C reaches it (tini)."""
+    try:
+        if not os.isatty(0):
+            return
+        previous = signal.signal(signal.SIGTTOU, signal.SIG_IGN)
+        try:
+            os.tcsetpgrp(0, pid)
+        finally:
+            signal.signal(signal.SIGTTOU, previous)
+    except OSError:
+        pass
