@@ -138,7 +138,11 @@ class Control:
         def job() -> DaemonInfo:
             c = self._core
             return DaemonInfo(
-                c.mood, os.getpid(), c.spec.identifier, c.spec.config_file, c.started_mono,
+                c.mood,
+                os.getpid(),
+                c.spec.identifier,
+                c.spec.config_file,
+                c.started_mono,
                 __version__,
             )
 
@@ -249,7 +253,9 @@ class Control:
         """Stop what runs of ``target`` (waiting), then start all of it."""
         deadline = self._deadline(timeout)
         stopped = self.stop(target, wait=True, timeout=self._remaining(deadline))
-        failures = {r.namespec: r for r in stopped if r.error is not None and r.error.code != "NOT_RUNNING"}
+        failures = {
+            r.namespec: r for r in stopped if r.error is not None and r.error.code != "NOT_RUNNING"
+        }
         started = self.start(target, wait=wait, timeout=self._remaining(deadline))
         return [failures.get(r.namespec, r) for r in started]
 
@@ -337,9 +343,7 @@ class Control:
 
         return self.call(job)
 
-    def update(
-        self, groups: Sequence[str] = (), *, timeout: float | None = None
-    ) -> ConfigDiff:
+    def update(self, groups: Sequence[str] = (), *, timeout: float | None = None) -> ConfigDiff:
         """Reread, then apply the changes (optionally only for ``groups``)."""
         self.reread()
         deadline = self._deadline(timeout)

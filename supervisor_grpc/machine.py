@@ -183,7 +183,7 @@ class ProcessMachine:
     def deadline(self) -> float | None:
         if self.state is S.STARTING and self.pid and self.start_mono is not None:
             return self.start_mono + self.spec.startsecs
-        if self.state is S.BACKOFF:
+        if self.state is S.BACKOFF and self.restart_allowed:
             return self._delay
         if self.state is S.STOPPING:
             return self._delay
@@ -279,8 +279,9 @@ class ProcessMachine:
         if self.state in (S.STOPPING, S.UNKNOWN):
             level = "info" if expected else "warn"
             effects.append(
-                self._enter(S.STOPPED, message=f"stopped: {name} ({how})", level=level,
-                            pid=exited_pid)
+                self._enter(
+                    S.STOPPED, message=f"stopped: {name} ({how})", level=level, pid=exited_pid
+                )
             )
             if self.start_after_stop and self.restart_allowed:
                 self.start_after_stop = False
@@ -311,7 +312,7 @@ class ProcessMachine:
         wants_restart = policy is AutoRestart.ALWAYS or (
             policy is AutoRestart.UNEXPECTED and not expected
         )
-        if wants_restart and self.restart_allowed:
+        if wants_restart:
             effects += self._spawn(now)
         return effects
 
@@ -319,8 +320,13 @@ class ProcessMachine:
         if self.state is not S.STOPPING:
             raise InvalidTransition(f"{self.spec.name}: KillFailed in {self.state.name}")
         self.spawn_error = reason
-        return [self._enter(S.UNKNOWN, message=f"unknown problem killing {self.spec.name}: "
-                            f"{reason}", level="warn")]
+        return [
+            self._enter(
+                S.UNKNOWN,
+                message=f"unknown problem killing {self.spec.name}: {reason}",
+                level="warn",
+            )
+        ]
 
     def _on_tick(self, now: float) -> list[Effect]:
         deadline = self.deadline

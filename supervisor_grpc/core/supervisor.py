@@ -8,6 +8,7 @@ transition is published, so the loop never waits for anyone.
 from __future__ import annotations
 
 import collections
+import functools
 import heapq
 import itertools
 import logging
@@ -140,7 +141,7 @@ class Supervisor:
 
     def _make_process(self, spec: ProgramSpec) -> Process:
         daemon = self.spec
-        channels = []
+        channels: list[LogChannel] = []
         for channel, logspec in (("stdout", spec.stdout), ("stderr", spec.stderr)):
             ch = LogChannel(
                 spec.name,
@@ -163,7 +164,11 @@ class Supervisor:
     def autostart(self) -> None:
         """Start every autostart program, lowest priority first (without waiting)."""
         for proc in self.ordered():
-            if proc.spec.autostart and proc.machine.state is S.STOPPED and proc.machine.start_mono is None:
+            if (
+                proc.spec.autostart
+                and proc.machine.state is S.STOPPED
+                and proc.machine.start_mono is None
+            ):
                 # Like supervisor's transition(): no pre-check, so a bad command goes
                 # STARTING -> BACKOFF -> FATAL and says why in spawnerr.
                 self._drive(proc, StartRequested())
@@ -286,11 +291,11 @@ class Supervisor:
             raise NoFile(f"{proc.namespec}: stdin is closed")
         if proc.stdin_buffer:
             self.reactor.remove(fd)
-            self.reactor.add_writer(fd, lambda _fd, p=proc: self._flush_stdin_quietly(p))
+            self.reactor.add_writer(fd, functools.partial(self._on_stdin_writable, proc))
         else:
             self.reactor.remove(fd)
 
-    def _flush_stdin_quietly(self, proc: Process) -> None:
+    def _on_stdin_writable(self, proc: Process, _fd: int) -> None:
         try:
             self._flush_stdin(proc)
         except NoFile:
@@ -445,11 +450,11 @@ class Supervisor:
                 if state is S.RUNNING:
                     waiter.set_result(True)
                 elif state in (S.BACKOFF, S.FATAL):
-                    waiter.set_exception(
-                        SpawnError(f"{proc.namespec}: {proc.machine.spawn_error}")
-                    )
-                elif state is S.STOPPING:
-                    proc.start_waiters.append(waiter)  # a restart in progress: keep waiting
+                    waiter.set_exception(SpawnError(f"{proc.namespec}: {proc.machine.spawn_error}"))
+                elif state is S.STOPPING or proc.machine.state in (S.STARTING, S.RUNNING):
+                    # A restart in progress (stop, then the pending start): keep waiting for
+                    # the transition that the new attempt publishes.
+                    proc.start_waiters.append(waiter)
                 else:
                     waiter.set_exception(AbnormalTermination(proc.namespec))
         if proc.stop_waiters and state in STOPPED_STATES:
@@ -507,7 +512,9 @@ class Supervisor:
         fresh = {g.name: g for g in new.groups}
         return ConfigDiff(
             added=tuple(sorted(fresh.keys() - current.keys())),
-            changed=tuple(sorted(n for n in fresh.keys() & current.keys() if fresh[n] != current[n])),
+            changed=tuple(
+                sorted(n for n in fresh.keys() & current.keys() if fresh[n] != current[n])
+            ),
             removed=tuple(sorted(current.keys() - fresh.keys())),
         )
 

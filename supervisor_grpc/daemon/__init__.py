@@ -18,12 +18,14 @@ import logging
 import os
 import sys
 
-os.environ.setdefault("GRPC_ENABLE_FORK_SUPPORT", "false")  # we only fork+exec (grpc fork_support.md)
+os.environ.setdefault(
+    "GRPC_ENABLE_FORK_SUPPORT", "false"
+)  # we only fork+exec (grpc fork_support.md)
 
-from .. import config  # noqa: E402
-from ..errors import ConfigError, SupervisorError  # noqa: E402
-from . import args as cli  # noqa: E402
-from .app import App  # noqa: E402
+from .. import config
+from ..errors import ConfigError, SupervisorError
+from . import args as cli
+from .app import App
 
 EXIT_INTERNAL = 1
 
@@ -56,7 +58,9 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         return 130
     except Exception as exc:  # the last line of defence: log it, never a bare traceback
-        logging.getLogger("supgrpc").critical("fatal internal error", exc_info=True)
+        logger = logging.getLogger("supgrpc")
+        logger.critical("fatal internal error: %s: %s", type(exc).__name__, exc)
+        logger.debug("traceback of the fatal internal error", exc_info=True)
         return _fail(f"internal error: {type(exc).__name__}: {exc}", EXIT_INTERNAL)
 
 

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
 import logging
 import os
 import shlex
 import signal
 import sys
+from collections.abc import Callable
 from typing import Any
 
 from .. import config
@@ -43,8 +45,11 @@ def _check_supported(spec: DaemonSpec) -> None:
     """Refuse, by name, what is parsed but not implemented yet (never a silent ignore)."""
     for group in spec.groups:
         if group.kind is not GroupKind.PROGRAM:
-            raise ConfigError(f"{group.kind.value} sections are not supported yet",
-                              file=spec.config_file, section=group.section)
+            raise ConfigError(
+                f"{group.kind.value} sections are not supported yet",
+                file=spec.config_file,
+                section=group.section,
+            )
         for program in group.programs:
             for channel, logspec in (("stdout", program.stdout), ("stderr", program.stderr)):
                 for key, used in (
@@ -53,12 +58,19 @@ def _check_supported(spec: DaemonSpec) -> None:
                     ("syslog", logspec.syslog),
                 ):
                     if used:
-                        raise ConfigError(f"{channel}_{key} is not supported yet",
-                                          file=spec.config_file, section=program.section,
-                                          key=f"{channel}_{key}")
+                        raise ConfigError(
+                            f"{channel}_{key} is not supported yet",
+                            file=spec.config_file,
+                            section=program.section,
+                            key=f"{channel}_{key}",
+                        )
     if spec.logfile == "syslog":
-        raise ConfigError("logfile=syslog is not supported yet", file=spec.config_file,
-                          section="supervisord", key="logfile")
+        raise ConfigError(
+            "logfile=syslog is not supported yet",
+            file=spec.config_file,
+            section="supervisord",
+            key="logfile",
+        )
 
 
 def _single_command_spec(command: list[str], taken: set[str]) -> GroupSpec:
@@ -175,8 +187,11 @@ class App:
             try:
                 os.chdir(spec.directory)
             except OSError as exc:
-                raise ConfigError(f"cannot chdir to {spec.directory}: {exc.strerror}",
-                                  section="supervisord", key="directory")
+                raise ConfigError(
+                    f"cannot chdir to {spec.directory}: {exc.strerror}",
+                    section="supervisord",
+                    key="directory",
+                )
         if spec.user:
             host.drop_privileges(spec.user)
         # 5. Our own log, then what the config told us in passing.
@@ -204,15 +219,21 @@ class App:
 
     def _open_main_log(self) -> LogChannel:
         spec = self.spec
-        logspec = LogSpec(path=spec.logfile, maxbytes=spec.logfile_maxbytes,
-                          backups=spec.logfile_backups)
-        channel = LogChannel("supervisord", logspec if spec.logfile else None,
-                             channel="main", identifier=spec.identifier)
+        logspec = LogSpec(
+            path=spec.logfile, maxbytes=spec.logfile_maxbytes, backups=spec.logfile_backups
+        )
+        channel = LogChannel(
+            "supervisord",
+            logspec if spec.logfile else None,
+            channel="main",
+            identifier=spec.identifier,
+        )
         try:
             channel.open()
         except OSError as exc:
-            raise ConfigError(f"cannot open {spec.logfile}: {exc.strerror}",
-                              section="supervisord", key="logfile")
+            raise ConfigError(
+                f"cannot open {spec.logfile}: {exc.strerror}", section="supervisord", key="logfile"
+            )
         to_terminal = spec.logfile in ("/dev/stdout", "/dev/stderr")
         echo = None
         if not spec.silent and not to_terminal:
@@ -232,8 +253,9 @@ class App:
         intake = signals.SignalIntake()
         serverurl = self._serverurl()
         spawner = Spawner(os.environ | dict(spec.environment), serverurl)
-        core = Supervisor(spec, clock=loop.clock, spawner=spawner, reactor=loop, pipes=Pipes(),
-                          reaper=reaper.reap)
+        core = Supervisor(
+            spec, clock=loop.clock, spawner=spawner, reactor=loop, pipes=Pipes(), reaper=reaper.reap
+        )
         core.unknown_pid_level = logging.WARNING if self.opts.warn_on_reap else logging.DEBUG
         control = Control(inbox, core, self.load_config)
         control.main_log = main_log
@@ -280,11 +302,13 @@ class App:
             from ..frontends import launch
         except ImportError:  # front-ends not built into this tree
             return started
-        for frontend in launch.start_all(self.spec, self.opts, control, single_only=self.single_only):
+        for frontend in launch.start_all(
+            self.spec, self.opts, control, single_only=self.single_only
+        ):
             started.append(frontend)
             listener = getattr(frontend, "process_changed", None)
             if listener is not None:
-                core.listeners.append(lambda proc, pub, fn=listener: fn(proc.namespec, pub.to_state))
+                core.listeners.append(functools.partial(_notify_frontend, listener))
         return started
 
     # -- signals and the main program --
@@ -294,7 +318,11 @@ class App:
         for signum in numbers:
             if signum == signal.SIGCHLD:
                 continue  # reaping is level-triggered in core.service
-            name = signal.Signals(signum).name if signum in signal.Signals._value2member_map_ else str(signum)
+            name = (
+                signal.Signals(signum).name
+                if signum in signal.Signals._value2member_map_
+                else str(signum)
+            )
             if self.single_only:
                 self._forward(signum)
             elif signum in (signal.SIGTERM, signal.SIGINT, signal.SIGQUIT):
@@ -364,6 +392,12 @@ class App:
         status = m.exit_status
         code = status.shell_code if status is not None else 1
         return 0 if code in self.opts.remap_exit else code
+
+
+def _notify_frontend(
+    listener: Callable[[str, ProcessState], None], proc: Process, pub: Publish
+) -> None:
+    listener(proc.namespec, pub.to_state)
 
 
 def _give_terminal_to(pid: int) -> None:

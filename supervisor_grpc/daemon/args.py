@@ -61,8 +61,12 @@ class Options:
 
 def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("-c", "--configuration", dest="configuration")
-    p.add_argument("-n", "--nodaemon", action="store_true",
-                   help="accepted for compatibility: supgrpcd always stays in the foreground")
+    p.add_argument(
+        "-n",
+        "--nodaemon",
+        action="store_true",
+        help="accepted for compatibility: supgrpcd always stays in the foreground",
+    )
     p.add_argument("-u", "--user", dest="user")
     p.add_argument("-m", "--umask", dest="umask")
     p.add_argument("-d", "--directory", dest="directory")
@@ -79,17 +83,28 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--silent", action="store_true", default=None)
     p.add_argument("--loglevel", dest="loglevel")
     p.add_argument("--version", action="store_true", dest="show_version")
-    p.add_argument("--no-subreaper", action="store_false", dest="subreaper",
-                   help="do not register as a child subreaper when not PID 1")
-    p.add_argument("--grpc-listen", action="append", default=[], dest="grpc_listen",
-                   help="gRPC address (unix:///path or host:port); overrides [grpc] listen")
-    p.add_argument("--no-grpc", action="store_true", dest="no_grpc",
-                   help="serve no gRPC endpoint")
+    p.add_argument(
+        "--no-subreaper",
+        action="store_false",
+        dest="subreaper",
+        help="do not register as a child subreaper when not PID 1",
+    )
+    p.add_argument(
+        "--grpc-listen",
+        action="append",
+        default=[],
+        dest="grpc_listen",
+        help="gRPC address (unix:///path or host:port); overrides [grpc] listen",
+    )
+    p.add_argument("--no-grpc", action="store_true", dest="no_grpc", help="serve no gRPC endpoint")
 
 
 def _supervisord_parser() -> argparse.ArgumentParser:
-    p = _Parser(prog="supgrpcd", add_help=True,
-                description="Run a supervisord.conf as an init; or `supgrpcd -- CMD` like tini.")
+    p = _Parser(
+        prog="supgrpcd",
+        add_help=True,
+        description="Run a supervisord.conf as an init; or `supgrpcd -- CMD` like tini.",
+    )
     _common(p)
     p.add_argument("-s", "--silent-short", action="store_true", dest="silent", default=None)
     p.add_argument("-e", "--loglevel-short", dest="loglevel")
@@ -101,17 +116,37 @@ def _supervisord_parser() -> argparse.ArgumentParser:
 def _tini_parser() -> argparse.ArgumentParser:
     p = _Parser(prog="supgrpcd", add_help=True)
     _common(p)
-    p.add_argument("-s", action="store_true", dest="tini_subreaper",
-                   help="register as a child subreaper (the default when not PID 1)")
-    p.add_argument("-e", action="append", type=int, default=[], dest="remap_exit",
-                   metavar="EXIT_CODE", help="treat this exit code of CMD as success (0)")
+    p.add_argument(
+        "-s",
+        action="store_true",
+        dest="tini_subreaper",
+        help="register as a child subreaper (the default when not PID 1)",
+    )
+    p.add_argument(
+        "-e",
+        action="append",
+        type=int,
+        default=[],
+        dest="remap_exit",
+        metavar="EXIT_CODE",
+        help="treat this exit code of CMD as success (0)",
+    )
     p.add_argument("-v", action="count", default=0, dest="verbosity")
-    p.add_argument("-g", action="store_true", dest="process_group",
-                   help="forward signals to CMD's process group")
-    p.add_argument("-w", action="store_true", dest="warn_on_reap",
-                   help="log a warning for every orphan reaped")
-    p.add_argument("-p", dest="parent_death_signal", metavar="SIGNAL",
-                   help="signal to receive when our parent dies")
+    p.add_argument(
+        "-g",
+        action="store_true",
+        dest="process_group",
+        help="forward signals to CMD's process group",
+    )
+    p.add_argument(
+        "-w", action="store_true", dest="warn_on_reap", help="log a warning for every orphan reaped"
+    )
+    p.add_argument(
+        "-p",
+        dest="parent_death_signal",
+        metavar="SIGNAL",
+        help="signal to receive when our parent dies",
+    )
     return p
 
 

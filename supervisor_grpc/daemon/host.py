@@ -28,15 +28,17 @@ def raise_limit(which: int, minimum: int, key: str) -> None:
     if hard != resource.RLIM_INFINITY and hard < minimum:
         if os.geteuid() != 0:
             raise ConfigError(
-                f"{key}={minimum} but the environment only allows {hard}", section="supervisord",
+                f"{key}={minimum} but the environment only allows {hard}",
+                section="supervisord",
                 key=key,
             )
         hard = minimum
     try:
         resource.setrlimit(which, (minimum, hard))
     except (OSError, ValueError) as exc:
-        raise ConfigError(f"cannot raise the limit to {minimum}: {exc}", section="supervisord",
-                          key=key)
+        raise ConfigError(
+            f"cannot raise the limit to {minimum}: {exc}", section="supervisord", key=key
+        )
 
 
 def apply_limits(spec: DaemonSpec) -> None:
@@ -52,8 +54,7 @@ def drop_privileges(user: str) -> None:
     if os.getuid() == record.pw_uid:
         return
     if os.getuid() != 0:
-        raise ConfigError("can't drop privilege as nonroot user", section="supervisord",
-                          key="user")
+        raise ConfigError("can't drop privilege as nonroot user", section="supervisord", key="user")
     os.setgroups(os.getgrouplist(record.pw_name, record.pw_gid))
     os.setgid(record.pw_gid)
     os.setuid(record.pw_uid)
@@ -66,8 +67,9 @@ def write_pidfile(path: str) -> None:
         with open(path, "w") as f:
             f.write(f"{os.getpid()}\n")
     except OSError as exc:
-        raise ConfigError(f"could not write pidfile {path}: {exc.strerror}",
-                          section="supervisord", key="pidfile")
+        raise ConfigError(
+            f"could not write pidfile {path}: {exc.strerror}", section="supervisord", key="pidfile"
+        )
 
 
 def remove_pidfile(path: str | None) -> None:

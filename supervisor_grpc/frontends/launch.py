@@ -20,19 +20,21 @@ class HealthAware(Frontend, Protocol):
     def process_changed(self, namespec: str, state: ProcessState) -> None: ...
 
 
-def start_all(spec: DaemonSpec, opts: Any, control: Control, *, single_only: bool) -> list[Frontend]:
+def start_all(
+    spec: DaemonSpec, opts: Any, control: Control, *, single_only: bool
+) -> list[Frontend]:
     """Start the XML-RPC shim on every [unix_http_server]/[inet_http_server] and the gRPC
     service on its listen addresses. A failure to bind is a ConfigError naming the section."""
     started: list[Frontend] = []
     try:
         if spec.http_servers:
-            from .xmlrpc.server import start_xmlrpc
+            from .xmlrpc.server import start_xmlrpc  # type: ignore[import-not-found, unused-ignore]
 
             started.append(start_xmlrpc(control, spec))
         if not getattr(opts, "no_grpc", False):
             listen = tuple(getattr(opts, "grpc_listen", ()) or ()) or spec.grpc.listen
             if listen or not single_only:
-                from .grpc.server import start_grpc
+                from .grpc.server import start_grpc  # type: ignore[import-not-found, unused-ignore]
 
                 started.append(start_grpc(control, spec, listen))
     except BaseException:

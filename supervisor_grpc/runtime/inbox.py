@@ -33,9 +33,7 @@ class Inbox:
     """Jobs for the loop thread, each answered through a concurrent.futures.Future."""
 
     def __init__(self) -> None:
-        self._jobs: collections.deque[tuple[Callable[[], Any], Future[Any]]] = (
-            collections.deque()
-        )
+        self._jobs: collections.deque[tuple[Callable[[], Any], Future[Any]]] = collections.deque()
         self._lock = threading.Lock()
         self._closed = False
         self._reader: socket.socket | None = None

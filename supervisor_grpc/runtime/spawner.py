@@ -166,9 +166,9 @@ class Spawner:
             for fd in opened:
                 os.close(fd)
             raise _spawn_error(spec, exc)
-        for fd in (stdin_r, out_w, err_w):
-            if fd is not None:
-                os.close(fd)
+        for child_end in (stdin_r, out_w, err_w):
+            if child_end is not None:
+                os.close(child_end)
         os.set_blocking(stdin_w, False)
         self._popens[popen.pid] = popen
         return Child(popen.pid, stdin_w, out_r, err_r)
@@ -237,4 +237,3 @@ class Spawner:
 
     def owns(self, pid: int) -> bool:
         return pid in self._popens
-

@@ -130,9 +130,16 @@ class World:
                 assert effect.from_state is state, f"{effect} does not follow {state.name}"
                 assert effect.to_state in TRANSITIONS[effect.from_state], effect
                 assert effect.expected or effect.to_state is S.EXITED
+                if effect.to_state is S.EXITED:
+                    assert isinstance(ev, Exited)
+                    assert effect.expected is (ev.status.policy_code in spec.exitcodes)
                 self._count(effect)
                 if effect.to_state is S.STARTING and effect.from_state is S.STOPPED:
                     spawned_again = before in (S.STOPPING, S.UNKNOWN)
+                if effect.from_state is S.EXITED:
+                    assert isinstance(ev, StartRequested) or self._autorestarts(effects)
+                if effect.to_state is S.EXITED and not self._autorestarts(effects):
+                    assert effects[-1] is effect, "EXITED without autorestart must stay EXITED"
                 state = effect.to_state
                 self.entered_at = now
             elif isinstance(effect, Kill):
@@ -191,6 +198,22 @@ class World:
 
         if m.state is S.BACKOFF:
             assert m.backoff == self.failures <= spec.startretries
+            # supervisor's linear backoff: the n-th failure in a row waits n seconds.
+            assert deadline is None or deadline == self.entered_at + m.backoff
+        if m.state is S.STARTING and m.pid:
+            assert spec.startsecs > 0, "startsecs=0 must go RUNNING on Spawned"
+            assert deadline == self.entered_at + spec.startsecs
+        if m.state is S.FATAL:
+            assert m.backoff == 0
+
+    def _autorestarts(self, effects: list[Effect]) -> bool:
+        """Whether the EXITED in ``effects`` should be followed at once by a new start."""
+        exited = next(e for e in effects if isinstance(e, Publish) and e.to_state is S.EXITED)
+        policy = self.spec.autorestart
+        wanted = policy is AutoRestart.ALWAYS or (
+            policy is AutoRestart.UNEXPECTED and not exited.expected
+        )
+        return wanted and self.machine.restart_allowed
 
     def _count(self, p: Publish) -> None:
         """FATAL comes after exactly startretries + 1 failed starts in a row."""
