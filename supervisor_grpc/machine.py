@@ -68,6 +68,7 @@ TRANSITIONS: dict[ProcessState, frozenset[ProcessState]] = {
 }
 
 EXITED_TOO_QUICKLY = "Exited too quickly (process log may have details)"
+MIN_REKILL_SECS = 1.0
 
 
 class InvalidTransition(Exception):
@@ -312,7 +313,7 @@ class ProcessMachine:
         wants_restart = policy is AutoRestart.ALWAYS or (
             policy is AutoRestart.UNEXPECTED and not expected
         )
-        if wants_restart:
+        if wants_restart and self.restart_allowed:
             effects += self._spawn(now)
         return effects
 
@@ -336,8 +337,10 @@ class ProcessMachine:
             return [self._running()]
         if self.state is S.BACKOFF:
             return self._spawn(now)
-        # STOPPING past stopwaitsecs: SIGKILL, and again every stopwaitsecs if it survives.
-        self._delay = now + self.spec.stopwaitsecs
+        # STOPPING past stopwaitsecs: SIGKILL, and again every stopwaitsecs if it survives
+        # (at most once a second, so stopwaitsecs=0 cannot make the loop spin on a process
+        # stuck in uninterruptible sleep).
+        self._delay = now + max(self.spec.stopwaitsecs, MIN_REKILL_SECS)
         return [Kill(self.pid, int(signal.SIGKILL), self.spec.killasgroup)]
 
     # -- helpers --

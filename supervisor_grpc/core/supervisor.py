@@ -395,7 +395,7 @@ class Supervisor:
             child = self.spawner.spawn(proc.spec)
         except SupervisorError as exc:
             proc.last_spawn_error = exc
-            log.info("spawnerr: %s", exc)
+            # The machine's BACKOFF Publish carries supervisor's one "spawnerr: ..." line.
             return proc.machine.handle(SpawnFailed(str(exc)), now)
         proc.last_spawn_error = None
         self.by_pid[child.pid] = proc

@@ -123,7 +123,9 @@ def reset_inherited_signal_state() -> None:
     """
     if threading.current_thread() is threading.main_thread():
         signal.pthread_sigmask(signal.SIG_SETMASK, [])
-    for signum in CATCHABLE:
+    # TTIN/TTOU are never caught or forwarded, but an inherited SIG_IGN for them would still
+    # reach every child through exec: children get default dispositions, these included.
+    for signum in (*CATCHABLE, int(signal.SIGTTIN), int(signal.SIGTTOU)):
         if signum == signal.SIGPIPE:
             continue  # Python ignores SIGPIPE for itself; subprocess restores it in children
         try:
