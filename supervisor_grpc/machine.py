@@ -71,6 +71,21 @@ EXITED_TOO_QUICKLY = "Exited too quickly (process log may have details)"
 MIN_REKILL_SECS = 1.0
 
 
+def backoff_delay(spec: ProgramSpec, attempt: int) -> float:
+    """Seconds before retry number ``attempt`` (1-based).
+
+    supervisor's rule is linear (1 s, 2 s, 3 s ...); the extension keys make it exponential
+    and/or capped, for ``startretries = -1`` ("retry forever, slowly").
+    """
+    if spec.backoff_multiplier is None:
+        delay = spec.backoff_initial * attempt
+    else:
+        delay = spec.backoff_initial * spec.backoff_multiplier ** min(attempt - 1, 64)
+    if spec.backoff_max > 0:
+        delay = min(delay, spec.backoff_max)
+    return delay
+
+
 class InvalidTransition(Exception):
     """A bug: an input arrived that the current state cannot accept. Nothing was mutated."""
 
@@ -370,9 +385,9 @@ class ProcessMachine:
         """Enter BACKOFF with supervisor's linear delay; give up at once when out of retries."""
         self.pid = 0
         self.backoff += 1
-        self._delay = now + self.backoff
+        self._delay = now + backoff_delay(self.spec, self.backoff)
         effects: list[Effect] = [self._enter(S.BACKOFF, message=message, level=level, pid=pid)]
-        if self.backoff > self.spec.startretries:
+        if 0 <= self.spec.startretries < self.backoff:
             self.backoff = 0
             effects.append(
                 self._enter(

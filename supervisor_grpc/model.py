@@ -87,6 +87,39 @@ class LogSpec:
     syslog: bool = False
 
 
+class HealthKind(enum.Enum):
+    """How a health check probes a program."""
+
+    COMMAND = "command"
+    TCP = "tcp"
+    HTTP = "http"
+
+
+class Health(enum.Enum):
+    """A program's health, as Docker reports it (NONE: no check configured)."""
+
+    NONE = "none"
+    STARTING = "starting"
+    HEALTHY = "healthy"
+    UNHEALTHY = "unhealthy"
+
+
+@dataclass(frozen=True, slots=True)
+class HealthSpec:
+    """``healthcheck_*``: Docker's HEALTHCHECK model (interval, timeout, retries, start period).
+
+    ``target`` is the command line, ``host:port`` or the URL.
+    """
+
+    kind: HealthKind
+    target: str
+    interval: float = 10.0
+    timeout: float = 5.0
+    retries: int = 3
+    start_period: float = 0.0
+    unhealthy_action: str = "none"  # "none" | "restart"
+
+
 @dataclass(frozen=True, slots=True)
 class ProgramSpec:
     """One process as configured: a ``[program:x]`` expanded for one ``process_num``."""
@@ -122,6 +155,23 @@ class ProgramSpec:
     # Single-command mode (tini semantics): the child shares the init's stdin/stdout/stderr
     # (and terminal) instead of pipes.
     inherit_stdio: bool = False
+    # --- extensions (supervisord ignores these keys, so a file using them still loads there) ---
+    # Programs (process names or namespecs) or ``group:*`` that must be RUNNING (and healthy,
+    # where checked) before this one starts; stopped after this one.
+    depends_on: tuple[str, ...] = ()
+    # Restart this program when a dependency restarts.
+    restart_with_dependencies: bool = False
+    health: HealthSpec | None = None
+    # Its FATAL, or an exit that will not be restarted, stops the init with a non-zero status.
+    critical: bool = False
+    # Retry delay: supervisor's linear ``n * backoff_initial`` by default; exponential
+    # ``backoff_initial * backoff_multiplier**(n-1)`` when a multiplier is set; capped by
+    # ``backoff_max`` (0 = no cap). ``startretries = -1`` retries forever.
+    backoff_initial: float = 1.0
+    backoff_multiplier: float | None = None
+    backoff_max: float = 0.0
+    # On stop, also signal descendants that left the process group (setsid daemons).
+    killtree: bool = False
 
     @property
     def namespec(self) -> str:
@@ -195,6 +245,17 @@ class DaemonSpec:
     ctl_serverurl: str | None = None
     # Non-fatal findings (unknown keys, include globs that matched nothing), logged at start.
     warnings: tuple[str, ...] = ()
+    # --- extensions ---
+    # When the init itself ends: "never" (supervisor), "any" program done, or "all" done.
+    exit_when: str = "never"
+    # Copy every child's output to our stdout/stderr, line by line: "off", "text" (prefixed
+    # with the program name) or "json" (one object per line).
+    forward_output: str = "off"
+    # Bytes of forwarded output held while our stdout is slow; beyond it lines are dropped and
+    # counted (never blocking the loop).
+    forward_buffer_bytes: int = 4 * 1024 * 1024
+    # The daemon's own log format: "text" (supervisor's) or "json".
+    log_format: str = "text"
 
     def group(self, name: str) -> GroupSpec | None:
         for g in self.groups:

@@ -17,12 +17,13 @@ from collections.abc import Mapping
 
 from supervisor_grpc.config import sections as sec
 from supervisor_grpc.config.datatypes import parse_signal
-from supervisor_grpc.config.programs import EXTENSION_PROGRAM_KEYS, ProgramReader, build_groups
+from supervisor_grpc.config.extensions import check_dependencies
+from supervisor_grpc.config.programs import ProgramReader, build_groups
 from supervisor_grpc.config.reader import one_line, read
 from supervisor_grpc.errors import ConfigError
 from supervisor_grpc.model import DaemonSpec, GrpcSpec, HttpServerSpec
 
-__all__ = ["EXTENSION_PROGRAM_KEYS", "find_config", "load", "parse_signal"]
+__all__ = ["find_config", "load", "parse_signal"]
 
 _PREFIXED = ("program:", "group:", "eventlistener:", "fcgi-program:", "rpcinterface:", "ctlplugin:")
 _PLAIN = ("supervisord", "include", "supervisorctl", "grpc")
@@ -67,6 +68,7 @@ def _load(path: str, environ: Mapping[str, str]) -> DaemonSpec:
     env_names = {**env_names, **{f"ENV_{k}": v for k, v in daemon.environment}}
     reader = ProgramReader(env_names, daemon.environment, host, warnings)
     groups = build_groups(raw.sections, reader, env_names)
+    check_dependencies(groups, raw.main_file)
     servers: tuple[HttpServerSpec, ...] = sec.http_servers(raw.sections, env_names, warnings)
     ctl = raw.sections.get("supervisorctl")
     grpc_section = raw.sections.get("grpc")

@@ -12,23 +12,11 @@ import re
 from collections.abc import Mapping
 
 from supervisor_grpc.config import datatypes as dt
+from supervisor_grpc.config.extensions import PROGRAM_EXTENSION_KEYS, program_extensions
 from supervisor_grpc.config.getter import Getter
 from supervisor_grpc.config.reader import Section
 from supervisor_grpc.errors import ConfigError
 from supervisor_grpc.model import AutoRestart, GroupKind, GroupSpec, LogSpec, ProgramSpec
-
-# Known to our roadmap but not implemented: refusing them beats silently ignoring them.
-EXTENSION_PROGRAM_KEYS: set[str] = {
-    "depends_on",
-    "healthcheck_command",
-    "healthcheck_tcp",
-    "healthcheck_http",
-    "critical",
-    "backoff_initial",
-    "backoff_max",
-    "backoff_multiplier",
-    "killtree",
-}
 
 _LOG_KEYS = tuple(
     f"{channel}_{suffix}"
@@ -65,6 +53,7 @@ PROGRAM_KEYS = frozenset(
         "umask",
         "serverurl",
         *_LOG_KEYS,
+        *PROGRAM_EXTENSION_KEYS,
     }
 )
 EVENTLISTENER_KEYS = PROGRAM_KEYS | {"events", "buffer_size", "result_handler"}
@@ -110,9 +99,6 @@ class ProgramReader:
             "group_name": group_name,
             "host_node_name": self.host_node_name,
         }
-        for key in section.values:
-            if key in EXTENSION_PROGRAM_KEYS:
-                raise g.error(f"'{key}' is not supported yet", key)
         self.warnings.extend(g.unknown_keys(known))
 
         priority = g.get("priority", dt.integer, 999)
@@ -153,6 +139,9 @@ class ProgramReader:
             )
         if stopasgroup and not killasgroup:
             raise g.error("cannot set stopasgroup=true and killasgroup=false", "killasgroup")
+        if startretries < -1:
+            raise g.error("must be >= 0, or -1 to retry forever", "startretries")
+        extensions = program_extensions(g)
 
         out = []
         for num in range(numprocs_start, numprocs_start + numprocs):
@@ -216,6 +205,7 @@ class ProgramReader:
                     umask=umask,
                     serverurl=serverurl,
                     section=section.name,
+                    **extensions,
                 )
             )
         return out

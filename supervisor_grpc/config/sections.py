@@ -14,6 +14,7 @@ from collections.abc import Mapping
 
 from supervisor_grpc.config import datatypes as dt
 from supervisor_grpc.config.expand import expand
+from supervisor_grpc.config.extensions import SUPERVISORD_EXTENSION_KEYS, supervisord_extensions
 from supervisor_grpc.config.getter import Getter
 from supervisor_grpc.config.reader import Section
 from supervisor_grpc.model import DaemonSpec, GrpcSpec, HttpServerSpec
@@ -37,6 +38,7 @@ SUPERVISORD_KEYS = frozenset(
         "strip_ansi",
         "environment",
         "identifier",
+        *SUPERVISORD_EXTENSION_KEYS,
     }
 )
 UNIX_HTTP_KEYS = frozenset({"file", "chmod", "chown", "username", "password"})
@@ -87,6 +89,7 @@ def supervisord(
         nocleanup=g.get("nocleanup", dt.boolean, False),
         strip_ansi=g.get("strip_ansi", dt.boolean, False),
         environment=environment,
+        **supervisord_extensions(g),
     )
 
 

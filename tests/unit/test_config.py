@@ -12,7 +12,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from supervisor_grpc.config import EXTENSION_PROGRAM_KEYS, load, parse_signal
+from supervisor_grpc.config import load, parse_signal
 from supervisor_grpc.errors import ConfigError
 from supervisor_grpc.model import AutoRestart, GroupKind, LogSpec, ProgramSpec
 from tests.unit.config_helpers import conf, load_body, only, programs, write
@@ -469,14 +469,6 @@ def test_unknown_program_key_is_a_warning(tmp_path: Path) -> None:
     spec = load(path)
     assert only(spec).autostart is True
     assert spec.warnings == (f"{path}: [program:a] autostrat: unknown option ignored",)
-
-
-@pytest.mark.parametrize("key", sorted(EXTENSION_PROGRAM_KEYS))
-def test_extension_keys_are_refused(tmp_path: Path, key: str) -> None:
-    path = conf(tmp_path, f"[program:a]\ncommand=x\n{key}=1\n")
-    with pytest.raises(ConfigError) as exc:
-        load(path)
-    assert str(exc.value) == f"{path} [program:a] {key}: '{key}' is not supported yet"
 
 
 def test_default_section_is_inherited(tmp_path: Path) -> None:
