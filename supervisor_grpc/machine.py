@@ -28,13 +28,18 @@ says when, and the loop sleeps until then:
 Allowed transitions (``TRANSITIONS``)::
 
     STOPPED  -> STARTING
-    STARTING -> RUNNING | BACKOFF | STOPPING
+    STARTING -> RUNNING | BACKOFF | STOPPING | STOPPED
     RUNNING  -> STOPPING | EXITED
     BACKOFF  -> STARTING | FATAL | STOPPED
     STOPPING -> STOPPED | UNKNOWN
     EXITED   -> STARTING
     FATAL    -> STARTING
     UNKNOWN  -> STOPPED
+
+Dependencies (an extension): while ``deps_ready`` is False (the core sets it from the
+``depends_on`` programs' states), a start enters STARTING without a ``Spawn`` and ``waiting``
+is set; ``DependenciesReady`` then emits the ``Spawn`` and starts the startsecs clock. A stop
+while waiting goes STARTING -> STOPPED, since there is nothing to signal.
 
 Desired state (``restart_allowed``, ``start_after_stop``) is kept apart from the observed
 ``state``: the core clears ``restart_allowed`` while the daemon shuts down, so nothing is
@@ -58,7 +63,7 @@ S = ProcessState
 
 TRANSITIONS: dict[ProcessState, frozenset[ProcessState]] = {
     S.STOPPED: frozenset({S.STARTING}),
-    S.STARTING: frozenset({S.RUNNING, S.BACKOFF, S.STOPPING}),
+    S.STARTING: frozenset({S.RUNNING, S.BACKOFF, S.STOPPING, S.STOPPED}),
     S.RUNNING: frozenset({S.STOPPING, S.EXITED}),
     S.BACKOFF: frozenset({S.STARTING, S.FATAL, S.STOPPED}),
     S.STOPPING: frozenset({S.STOPPED, S.UNKNOWN}),
@@ -126,11 +131,25 @@ class KillFailed:
 
 
 @dataclass(frozen=True, slots=True)
+class DependenciesReady:
+    """Every ``depends_on`` program is RUNNING (and healthy, where checked)."""
+
+
+@dataclass(frozen=True, slots=True)
 class Tick:
     """Time has passed; act on any deadline that is due."""
 
 
-Input = StartRequested | StopRequested | Spawned | SpawnFailed | Exited | KillFailed | Tick
+Input = (
+    StartRequested
+    | StopRequested
+    | Spawned
+    | SpawnFailed
+    | Exited
+    | KillFailed
+    | DependenciesReady
+    | Tick
+)
 
 
 # ---- effects ------------------------------------------------------------------------------
@@ -192,6 +211,8 @@ class ProcessMachine:
         self.restart_allowed = True
         self.start_after_stop = False
         self._delay = 0.0
+        self.deps_ready = True
+        self.waiting = False
 
     # -- queries --
 
@@ -231,6 +252,8 @@ class ProcessMachine:
             return self._on_spawn_failed(event.reason, now)
         if isinstance(event, Exited):
             return self._on_exited(event.status, now)
+        if isinstance(event, DependenciesReady):
+            return self._on_deps_ready(now)
         if isinstance(event, KillFailed):
             return self._on_kill_failed(event.reason)
         raise InvalidTransition(f"unknown input {event!r}")
@@ -249,7 +272,18 @@ class ProcessMachine:
         self.backoff = 0
         return self._spawn(now)
 
+    def _on_deps_ready(self, now: float) -> list[Effect]:
+        if not (self.state is S.STARTING and self.waiting):
+            return []
+        self.waiting = False
+        self.deps_ready = True
+        self.start_mono = now
+        return [Spawn()]
+
     def _on_stop(self, now: float) -> list[Effect]:
+        if self.state is S.STARTING and self.waiting:
+            self.waiting = False
+            return [self._enter(S.STOPPED, message="", level="info")]
         if self.state is S.BACKOFF:
             return [self._enter(S.STOPPED, message="", level="info")]
         if self.state in (S.RUNNING, S.STARTING):
@@ -365,7 +399,11 @@ class ProcessMachine:
         self.exit_status = None
         self.expected = True
         self.start_mono = now
-        return [self._enter(S.STARTING, message="", level="info"), Spawn()]
+        entered = self._enter(S.STARTING, message="", level="info")
+        if not self.deps_ready:
+            self.waiting = True
+            return [entered]
+        return [entered, Spawn()]
 
     def _running(self, pid: int | None = None) -> Publish:
         self.backoff = 0

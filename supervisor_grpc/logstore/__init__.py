@@ -12,6 +12,7 @@ exception is :class:`MainLogHandler`, which any thread may log through under its
 from __future__ import annotations
 
 from supervisor_grpc.logstore.channel import LogChannel, strip_ansi
+from supervisor_grpc.logstore.forward import Forwarder
 from supervisor_grpc.logstore.journal import EventJournal
 from supervisor_grpc.logstore.mainlog import (
     BLATHER,
@@ -27,6 +28,7 @@ __all__ = [
     "BLATHER",
     "TRACE",
     "EventJournal",
+    "Forwarder",
     "LogChannel",
     "MainLogHandler",
     "ReadResult",

@@ -10,6 +10,8 @@ channel through this handler, which takes the same lock.
 
 from __future__ import annotations
 
+import datetime
+import json
 import logging
 import time
 from typing import TextIO
@@ -74,15 +76,34 @@ class SupervisorFormatter(logging.Formatter):
         return f"{self.formatTime(record)} {short_level_name(record.levelno)} {message}\n"
 
 
+class JsonFormatter(SupervisorFormatter):
+    """One JSON object per line (``time``, ``level``, ``message``), for log shippers."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        message = record.getMessage()
+        if record.exc_info:
+            message = f"{message}\n{self.formatException(record.exc_info)}"
+        entry = {
+            "time": datetime.datetime.fromtimestamp(
+                record.created, datetime.timezone.utc
+            ).isoformat(timespec="milliseconds"),
+            "level": short_level_name(record.levelno),
+            "message": message,
+        }
+        return json.dumps(entry, ensure_ascii=False) + "\n"
+
+
 class MainLogHandler(logging.Handler):
     """The daemon's own log: supervisor's format, written to a LogChannel (and optionally
     echoed to a text stream, as supervisord does on stdout in the foreground)."""
 
-    def __init__(self, channel: LogChannel, echo_stream: TextIO | None = None) -> None:
+    def __init__(
+        self, channel: LogChannel, echo_stream: TextIO | None = None, *, json_lines: bool = False
+    ) -> None:
         super().__init__()
         self.channel = channel
         self.echo_stream = echo_stream
-        self.setFormatter(SupervisorFormatter())
+        self.setFormatter(JsonFormatter() if json_lines else SupervisorFormatter())
 
     def emit(self, record: logging.LogRecord) -> None:
         # logging.Handler.handle() holds self.lock around emit(): one writer at a time.
