@@ -153,7 +153,7 @@ class Control:
 
         def job() -> list[ProcessInfo]:
             procs = sorted(self._core.processes.values(), key=lambda p: (p.group, p.name))
-            return [p.info() for p in procs]
+            return [self._core.info(p) for p in procs]
 
         infos = self.call(job)
         if not patterns:
@@ -161,11 +161,11 @@ class Control:
         return [i for i in infos if any(_matches(i, pat) for pat in patterns)]
 
     def process_info(self, name: str) -> ProcessInfo:
-        return self.call(lambda: self._core.find(name).info())
+        return self.call(lambda: self._core.info(self._core.find(name)))
 
     def targets(self, target: str) -> list[ProcessInfo]:
         """Resolve ``name``, ``group:*`` or ``*`` to processes (NoSuchProcess/NoSuchGroup)."""
-        return self.call(lambda: [p.info() for p in self._core.find_targets(target)])
+        return self.call(lambda: [self._core.info(p) for p in self._core.find_targets(target)])
 
     def config_info(self) -> list[ConfigInfo]:
         def job() -> list[ConfigInfo]:
@@ -372,6 +372,8 @@ class Control:
     def describe(self, info: ProcessInfo) -> str:
         """supervisor's ``description``: what ``supervisorctl status`` prints after the state."""
         state = info.state
+        if info.description:
+            return info.description
         if state is S.RUNNING and info.start_mono is not None:
             seconds = int(max(0.0, self._clock() - info.start_mono))
             hours, rest = divmod(seconds, 3600)

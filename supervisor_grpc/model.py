@@ -315,7 +315,10 @@ class ProcessInfo:
     stdout_logfile: str
     stderr_logfile: str
     expected: bool = True
+    # Set when the core has something better to say than the state (e.g. what a start waits for).
     description: str = ""
+    health: Health = Health.NONE
+    health_output: str = ""
 
     @property
     def namespec(self) -> str:
@@ -327,7 +330,7 @@ class Event:
     """One entry of the event journal: a process transition or a daemon event.
 
     ``kind`` is ``"process_state"`` (with from/to states), ``"daemon_state"``,
-    ``"group_added"`` or ``"group_removed"``.
+    ``"group_added"``, ``"group_removed"`` or ``"health"`` (``reason`` = the new health).
     """
 
     kind: str

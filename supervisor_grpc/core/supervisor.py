@@ -8,17 +8,17 @@ transition is published, so the loop never waits for anyone.
 from __future__ import annotations
 
 import collections
+import dataclasses
 import functools
 import heapq
 import itertools
 import logging
-from collections.abc import Callable, Collection
+from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import dataclass
 
 from ..errors import (
     AbnormalTermination,
-    AlreadyAdded,
     Failed,
     NoFile,
     NoSuchGroup,
@@ -28,11 +28,11 @@ from ..errors import (
     NotSupported,
     ShuttingDown,
     SpawnError,
-    StillRunning,
     SupervisorError,
 )
-from ..logstore import EventJournal, LogChannel
+from ..logstore import EventJournal, Forwarder, LogChannel
 from ..machine import (
+    DependenciesReady,
     Effect,
     Exited,
     Input,
@@ -49,18 +49,24 @@ from ..machine import (
 )
 from ..model import (
     STOPPED_STATES,
-    ConfigDiff,
     DaemonSpec,
     DaemonState,
     Event,
     ExitStatus,
     GroupKind,
     GroupSpec,
+    Health,
+    HealthSpec,
+    ProcessInfo,
     ProcessState,
     ProgramSpec,
 )
+from .deps import dependencies_of, waiting_description
+from .health import HealthMonitor, check_spec
+from .policy import failure_exit_code
 from .ports import Clock, Pipes, Reactor, Reaper, Spawner
 from .process import Process
+from .reload import ReloadMixin
 
 log = logging.getLogger("supgrpc")
 S = ProcessState
@@ -76,7 +82,7 @@ class ActionOutcome:
     waiter: Future[bool] | None = None
 
 
-class Supervisor:
+class Supervisor(ReloadMixin):
     def __init__(
         self,
         spec: DaemonSpec,
@@ -111,6 +117,18 @@ class Supervisor:
         self._seq = itertools.count()
         self._continuations: list[tuple[list[Process], Callable[[], None]]] = []
         self._shutdown_level: int | None = None
+        self.exit_code = 0
+        self.forwarder: Forwarder | None = None
+        self.health_listeners: list[Callable[[Process, Health], None]] = []
+        self.health = HealthMonitor(
+            spawn_check=self._spawn_check,
+            kill_check=self._kill_check,
+            offload=None,
+            on_change=self._on_health_change,
+            clock=clock,
+        )
+        self._waiting: set[Process] = set()
+        self._check_fds: dict[int, int] = {}  # health-check output fd -> check pid
 
     # ---- building ---------------------------------------------------------------------
 
@@ -212,6 +230,44 @@ class Supervisor:
             return [p for p in self.ordered() if p.group == group]
         return [self.find(target)]
 
+    # ---- dependencies -------------------------------------------------------------------
+
+    def deps(self, proc: Process) -> list[Process]:
+        return dependencies_of(proc, self.processes, self.groups)
+
+    def dependents(self, proc: Process) -> list[Process]:
+        return [p for p in self.processes.values() if p.spec.depends_on and proc in self.deps(p)]
+
+    def dep_ready(self, dep: Process) -> bool:
+        if dep.machine.state is not S.RUNNING:
+            return False
+        return dep.spec.health is None or self.health.status(dep) is Health.HEALTHY
+
+    def deps_ready(self, proc: Process) -> bool:
+        wanted = proc.spec.depends_on
+        found = self.deps(proc)
+        return bool(found or not wanted) and all(self.dep_ready(d) for d in found)
+
+    def _release_waiting(self) -> None:
+        for proc in list(self._waiting):
+            if not proc.machine.waiting or not self._is_live(proc):
+                self._waiting.discard(proc)
+            elif self.deps_ready(proc):
+                self._waiting.discard(proc)
+                self._drive(proc, DependenciesReady())
+
+    def info(self, proc: Process) -> ProcessInfo:
+        base = proc.info()
+        description = ""
+        if proc.machine.waiting:
+            description = waiting_description(self.deps(proc), proc.spec.depends_on, self.dep_ready)
+        return dataclasses.replace(
+            base,
+            health=self.health.status(proc),
+            health_output=self.health.state(proc).output if proc.spec.health else "",
+            description=description,
+        )
+
     # ---- requests ---------------------------------------------------------------------
 
     def _check_running(self) -> None:
@@ -230,9 +286,23 @@ class Supervisor:
             self._drive(proc, StartRequested())
         except SupervisorError as exc:
             return ActionOutcome(proc, error=exc)
+        self._start_dependencies(proc, {proc})
         waiter: Future[bool] = Future()
         self._settle_start_waiter(proc, waiter)
         return ActionOutcome(proc, waiter=waiter)
+
+    def _start_dependencies(self, proc: Process, seen: set[Process]) -> None:
+        """A program cannot run without its dependencies: start those that are stopped."""
+        for dep in self.deps(proc):
+            if dep in seen:
+                continue
+            seen.add(dep)
+            if dep.machine.state in (S.STOPPED, S.EXITED, S.FATAL):
+                try:
+                    self._drive(dep, StartRequested())
+                except SupervisorError as exc:
+                    log.warning("cannot start %s for %s: %s", dep.namespec, proc.namespec, exc)
+            self._start_dependencies(dep, seen)
 
     def _settle_start_waiter(self, proc: Process, waiter: Future[bool]) -> None:
         state = proc.machine.state
@@ -244,17 +314,46 @@ class Supervisor:
             proc.start_waiters.append(waiter)
 
     def stop_process(self, proc: Process) -> ActionOutcome:
+        """Stop ``proc``; running dependents are stopped first, and ``proc`` once they are."""
         self._check_running()
+        m = proc.machine
+        stoppable = m.state in (S.RUNNING, S.STARTING, S.BACKOFF) or (
+            m.state is S.STOPPING and m.start_after_stop
+        )
+        if not stoppable:
+            return ActionOutcome(proc, error=NotRunning(proc.namespec))
+        running_dependents = self._stop_dependents(proc, {proc})
+        waiter: Future[bool] = Future()
+        proc.stop_waiters.append(waiter)
+        if running_dependents:
+            self._continuations.append((running_dependents, lambda: self._stop_now(proc)))
+        else:
+            self._stop_now(proc)
+        return ActionOutcome(proc, waiter=waiter)
+
+    def _stop_now(self, proc: Process) -> None:
         try:
             self._drive(proc, StopRequested())
-        except SupervisorError as exc:
-            return ActionOutcome(proc, error=exc)
-        waiter: Future[bool] = Future()
+        except SupervisorError:
+            pass  # it stopped on its own meanwhile
         if proc.machine.state in STOPPED_STATES:
-            waiter.set_result(True)
-        else:
-            proc.stop_waiters.append(waiter)
-        return ActionOutcome(proc, waiter=waiter)
+            self._resolve_waiters(proc, proc.machine.state)
+
+    def _stop_dependents(self, proc: Process, seen: set[Process]) -> list[Process]:
+        """Stop what depends on ``proc`` (deepest first); return those not yet stopped."""
+        pending: list[Process] = []
+        for dependent in self.dependents(proc):
+            if dependent in seen or dependent.machine.state in STOPPED_STATES:
+                continue
+            seen.add(dependent)
+            deeper = self._stop_dependents(dependent, seen)
+            if deeper:
+                self._continuations.append((deeper, functools.partial(self._stop_now, dependent)))
+            elif dependent.machine.state is not S.STOPPING:
+                self._stop_now(dependent)
+            pending.append(dependent)
+            pending.extend(deeper)
+        return pending
 
     def signal_process(self, proc: Process, signum: int) -> None:
         self._check_running()
@@ -262,7 +361,7 @@ class Supervisor:
         if m.state not in (S.RUNNING, S.STARTING, S.STOPPING) or not m.pid:
             raise NotRunning(proc.namespec)
         try:
-            self.spawner.kill(m.pid, signum, False)
+            self.spawner.kill(m.pid, signum, False, False)
         except OSError as exc:
             raise Failed(f"{proc.namespec}: {exc}")
 
@@ -314,19 +413,27 @@ class Supervisor:
         for pid, status in self.reaper():
             self._on_reaped(pid, status, now)
         while self._heap and self._heap[0][0] <= now:
-            deadline, _, proc = heapq.heappop(self._heap)
-            if proc.machine.deadline == deadline and self._is_live(proc):
+            due, _, proc = heapq.heappop(self._heap)
+            if proc.machine.deadline == due and self._is_live(proc):
                 self._drive(proc, Tick(), now)
+        self.health.fire_due(now)
+        if self._waiting:
+            self._release_waiting()
         if self._continuations:
             self._run_continuations()
         if self.mood is DaemonState.SHUTDOWN:
             self._advance_shutdown()
+        deadline: float | None = None
         while self._heap:
-            deadline, _, proc = self._heap[0]
-            if proc.machine.deadline == deadline and self._is_live(proc):
-                return deadline
+            first, _, head = self._heap[0]
+            if head.machine.deadline == first and self._is_live(head):
+                deadline = first
+                break
             heapq.heappop(self._heap)
-        return None
+        health_due = self.health.next_deadline()
+        if health_due is not None and (deadline is None or health_due < deadline):
+            deadline = health_due
+        return deadline
 
     def _is_live(self, proc: Process) -> bool:
         return self.processes.get((proc.group, proc.name)) is proc
@@ -340,14 +447,21 @@ class Supervisor:
         if data is None:
             return
         if data:
-            owner[1].write(data)
+            self._record(owner[0], owner[1], data)
         else:
             self._close_output(fd)
+
+    def _record(self, proc: Process, channel: LogChannel, data: bytes) -> None:
+        channel.write(data)
+        if self.forwarder is not None:
+            self.forwarder.feed(proc.name, channel.channel, data)
 
     def _close_output(self, fd: int) -> None:
         self.reactor.remove(fd)
         self.pipes.close(fd)
-        self._fd_owner.pop(fd, None)
+        owner = self._fd_owner.pop(fd, None)
+        if owner is not None and self.forwarder is not None:
+            self.forwarder.flush(owner[0].name, owner[1].channel)
 
     def _drain(self, fd: int) -> None:
         """Read everything the child left in the pipe (its last words) before its exit."""
@@ -359,10 +473,15 @@ class Supervisor:
             if not data:
                 self._close_output(fd)
                 return
-            owner[1].write(data)
+            self._record(owner[0], owner[1], data)
 
     def _on_reaped(self, pid: int, status: ExitStatus, now: float) -> None:
         self.spawner.release(pid, status)
+        if pid in self.health.check_pids:
+            for fd in [fd for fd, owner in self._check_fds.items() if owner == pid]:
+                self._on_check_readable(fd, until_eof=True)
+            self.health.check_exited(pid, status, now)
+            return
         proc = self.by_pid.pop(pid, None)
         if proc is None:
             log.log(self.unknown_pid_level, "reaped unknown pid %d (%s)", pid, status.describe())
@@ -377,6 +496,8 @@ class Supervisor:
     def _drive(self, proc: Process, event: Input, now: float | None = None) -> None:
         """Feed one input, then carry out effects until none remain (h11's fixed point)."""
         now = self.clock() if now is None else now
+        if proc.spec.depends_on:
+            proc.machine.deps_ready = self.deps_ready(proc)
         pending: collections.deque[Effect] = collections.deque(proc.machine.handle(event, now))
         while pending:
             effect = pending.popleft()
@@ -389,6 +510,8 @@ class Supervisor:
         deadline = proc.machine.deadline
         if deadline is not None:
             heapq.heappush(self._heap, (deadline, next(self._seq), proc))
+        if proc.machine.waiting:
+            self._waiting.add(proc)
 
     def _spawn(self, proc: Process, now: float) -> list[Effect]:
         try:
@@ -415,7 +538,7 @@ class Supervisor:
 
     def _kill(self, proc: Process, kill: Kill, now: float) -> list[Effect]:
         try:
-            self.spawner.kill(kill.pid, kill.signal, kill.as_group)
+            self.spawner.kill(kill.pid, kill.signal, kill.as_group, proc.spec.killtree)
         except OSError as exc:
             log.critical("unknown problem killing %s (%d): %s", proc.name, kill.pid, exc)
             return proc.machine.handle(KillFailed(str(exc)), now)
@@ -438,8 +561,13 @@ class Supervisor:
             )
         )
         self._resolve_waiters(proc, pub.to_state)
+        self.health.process_changed(proc, pub.to_state, now)
         for listener in self.listeners:
             listener(proc, pub)
+        if pub.from_state is S.RUNNING and self.mood is DaemonState.RUNNING:
+            self._restart_dependents(proc)
+        if self.mood is DaemonState.RUNNING:
+            self._check_end(proc, pub)
 
     def _resolve_waiters(self, proc: Process, state: ProcessState) -> None:
         if proc.start_waiters and state is not S.STARTING:
@@ -465,7 +593,7 @@ class Supervisor:
 
     # ---- shutdown ---------------------------------------------------------------------
 
-    def request_shutdown(self, reason: str) -> None:
+    def request_shutdown(self, reason: str, exit_code: int | None = None) -> None:
         """Stop everything in reverse priority order, then let the loop finish.
 
         A second request while already shutting down SIGKILLs what is still stopping, as
@@ -476,9 +604,11 @@ class Supervisor:
             for proc in self.processes.values():
                 m = proc.machine
                 if m.pid and m.state is S.STOPPING:
-                    self.spawner.kill(m.pid, 9, proc.spec.killasgroup)
+                    self.spawner.kill(m.pid, 9, proc.spec.killasgroup, proc.spec.killtree)
             return
         log.warning("%s", reason)
+        if exit_code is not None:
+            self.exit_code = exit_code
         self.mood = DaemonState.SHUTDOWN
         self.journal.append(
             Event("daemon_state", self.clock(), daemon_state=DaemonState.SHUTDOWN, reason=reason)
@@ -492,9 +622,16 @@ class Supervisor:
         if not unstopped:
             self.finished = True
             return
-        level = max(self.group_priority(p) for p in unstopped)
+        # A program stops only once everything that depends on it has stopped; among those
+        # that may stop, the highest priority goes first, equal priorities together.
+        stoppable = [
+            p
+            for p in unstopped
+            if all(d.machine.state in STOPPED_STATES for d in self.dependents(p))
+        ] or unstopped
+        level = max(self.group_priority(p) for p in stoppable)
         waiting = []
-        for proc in unstopped:
+        for proc in stoppable:
             if self.group_priority(proc) != level:
                 continue
             if proc.machine.state in (S.RUNNING, S.STARTING, S.BACKOFF):
@@ -505,111 +642,118 @@ class Supervisor:
             self._shutdown_level = level
             log.info("waiting for %s to die", ", ".join(sorted(waiting)))
 
-    # ---- reload -----------------------------------------------------------------------
+    # ---- health, dependents, end conditions ----------------------------------------------
 
-    def diff(self, new: DaemonSpec) -> ConfigDiff:
-        current = self.groups
-        fresh = {g.name: g for g in new.groups}
-        return ConfigDiff(
-            added=tuple(sorted(fresh.keys() - current.keys())),
-            changed=tuple(
-                sorted(n for n in fresh.keys() & current.keys() if fresh[n] != current[n])
-            ),
-            removed=tuple(sorted(current.keys() - fresh.keys())),
+    def _spawn_check(self, proc: Process, health: HealthSpec) -> int:
+        child = self.spawner.spawn(check_spec(proc, health))
+        if child.stdin_fd is not None:
+            self.pipes.close(child.stdin_fd)
+        for fd in (child.stdout_fd, child.stderr_fd):
+            if fd is not None:
+                self._check_fds[fd] = child.pid
+                self.reactor.add_reader(fd, self._on_check_readable)
+        return child.pid
+
+    def _kill_check(self, pid: int) -> None:
+        self.spawner.kill(pid, 9, True, False)
+
+    def _on_check_readable(self, fd: int, until_eof: bool = False) -> None:
+        while True:
+            data = self.pipes.read(fd)
+            if data is None:
+                return
+            if not data:
+                self.reactor.remove(fd)
+                self.pipes.close(fd)
+                self._check_fds.pop(fd, None)
+                return
+            self.health.check_output(self._check_fds.get(fd, 0), data)
+            if not until_eof:
+                return
+
+    def _on_health_change(self, proc: Process, status: Health) -> None:
+        output = self.health.state(proc).output
+        level = logging.WARNING if status is Health.UNHEALTHY else logging.INFO
+        log.log(
+            level,
+            "health: %s is %s%s",
+            proc.namespec,
+            status.value,
+            f" ({output})" if output and status is Health.UNHEALTHY else "",
         )
+        self.journal.append(
+            Event(
+                "health",
+                self.clock(),
+                name=proc.name,
+                group=proc.group,
+                pid=proc.machine.pid,
+                reason=f"{status.value}: {output}" if output else status.value,
+            )
+        )
+        for listener in self.health_listeners:
+            listener(proc, status)
+        spec = proc.spec.health
+        if (
+            status is Health.UNHEALTHY
+            and spec is not None
+            and spec.unhealthy_action == "restart"
+            and self.mood is DaemonState.RUNNING
+            and proc.machine.state is S.RUNNING
+        ):
+            log.warning("restarting %s: unhealthy", proc.namespec)
+            self._drive(proc, StopRequested())
+            self._drive(proc, StartRequested())
 
-    def add_group(self, name: str) -> None:
-        self._check_running()
-        if name in self.groups:
-            raise AlreadyAdded(name)
-        group = self.latest.group(name)
-        if group is None:
-            raise NoSuchProcess(name)
-        self._add_group(group)
-        for proc in self.ordered():
-            if proc.group == name and proc.spec.autostart and proc.machine.start_mono is None:
+    def _restart_dependents(self, dep: Process) -> None:
+        """``restart_with_dependencies``: a dependency left RUNNING, so its dependents go
+        down now and come back once it is ready again."""
+        for proc in self.dependents(dep):
+            if not proc.spec.restart_with_dependencies:
+                continue
+            if proc.machine.state in (S.RUNNING, S.STARTING) and not proc.machine.waiting:
+                log.info("restarting %s: its dependency %s restarted", proc.namespec, dep.namespec)
+                self._drive(proc, StopRequested())
                 self._drive(proc, StartRequested())
 
-    def remove_group(self, name: str) -> None:
-        self._check_running()
-        if name not in self.groups:
-            raise NoSuchProcess(name)
-        procs = [p for p in self.processes.values() if p.group == name]
-        if any(p.machine.state not in STOPPED_STATES for p in procs):
-            raise StillRunning(name)
-        for proc in procs:
-            del self.processes[(proc.group, proc.name)]
-            for fd, (owner, _) in list(self._fd_owner.items()):
-                if owner is proc:
-                    self._close_output(fd)
-            self._close_stdin(proc)
-            proc.stdout.close()
-            proc.stderr.close()
-        del self.groups[name]
-        self.journal.append(Event("group_removed", self.clock(), group=name))
-
-    def update(self, names: Collection[str] | None = None) -> Future[ConfigDiff]:
-        """Apply the last reread: stop+remove removed and changed groups, add changed and new.
-
-        The Future completes once every stop has finished and every group is in place.
-        """
-        self._check_running()
-        diff = self.diff(self.latest)
-        if names:
-            known = set(self.groups) | {g.name for g in self.latest.groups}
-            for name in names:
-                if name not in known:
-                    raise NoSuchGroup(name)
-            keep = set(names)
-            diff = ConfigDiff(
-                tuple(n for n in diff.added if n in keep),
-                tuple(n for n in diff.changed if n in keep),
-                tuple(n for n in diff.removed if n in keep),
-            )
-        done: Future[ConfigDiff] = Future()
-        outstanding = {"n": len(diff.changed) + len(diff.removed)}
-
-        def finish_one() -> None:
-            outstanding["n"] -= 1
-            if outstanding["n"] == 0 and not done.done():
-                done.set_result(diff)
-
-        for name in diff.added:
-            self.add_group(name)
-        for name in (*diff.removed, *diff.changed):
-            self._replace_group(name, readd=name in diff.changed, then=finish_one)
-        if outstanding["n"] == 0:
-            done.set_result(diff)
-        return done
-
-    def _replace_group(self, name: str, *, readd: bool, then: Callable[[], None]) -> None:
-        procs = [p for p in self.processes.values() if p.group == name]
-        for proc in procs:
-            if proc.machine.state in (S.RUNNING, S.STARTING, S.BACKOFF):
-                self._drive(proc, StopRequested())
-
-        def when_stopped() -> None:
-            self.remove_group(name)
-            if readd:
-                self.add_group(name)
-            then()
-
-        self._continuations.append((procs, when_stopped))
-
-    def _run_continuations(self) -> None:
-        ready = [
-            (procs, fn)
-            for procs, fn in self._continuations
-            if all(p.machine.state in STOPPED_STATES for p in procs)
-        ]
-        if not ready:
+    def _check_end(self, proc: Process, pub: Publish) -> None:
+        """``critical`` programs and ``exit_when``: decide whether the init itself ends."""
+        state = proc.machine.state  # after autorestart: STARTING when it will run again
+        if pub.to_state not in (S.EXITED, S.FATAL) or state not in (S.EXITED, S.FATAL):
             return
-        self._continuations = [c for c in self._continuations if c not in ready]
-        for _, fn in ready:
-            try:
-                fn()
-            except SupervisorError as exc:
-                log.error("update: %s", exc)
+        if proc.spec.critical:
+            self.request_shutdown(
+                f"critical program {proc.namespec} is {state.name} and will not be restarted: "
+                "stopping everything",
+                failure_exit_code(proc, critical=True),
+            )
+        elif self.spec.exit_when == "any":
+            self.request_shutdown(
+                f"{proc.namespec} is done (exit_when=any)", failure_exit_code(proc, critical=False)
+            )
+        elif self.spec.exit_when == "all":
+            done = (S.EXITED, S.FATAL, S.STOPPED)
+            if all(p.machine.state in done for p in self.processes.values()):
+                codes = [
+                    failure_exit_code(p, critical=False)
+                    for p in self.ordered()
+                    if p.machine.state in (S.EXITED, S.FATAL)
+                ]
+                self.request_shutdown(
+                    "every program is done (exit_when=all)", next((c for c in codes if c), 0)
+                )
+
+    def _forget_process(self, proc: Process) -> None:
+        """Drop a removed group's process: pipes, stdin, log files, health state."""
+        del self.processes[(proc.group, proc.name)]
+        for fd, (owner, _) in list(self._fd_owner.items()):
+            if owner is proc:
+                self._close_output(fd)
+        self._close_stdin(proc)
+        self.health.forget(proc)
+        self._waiting.discard(proc)
+        proc.stdout.close()
+        proc.stderr.close()
 
     # ---- logs -------------------------------------------------------------------------
 
@@ -628,4 +772,8 @@ class Supervisor:
             self._close_stdin(proc)
             proc.stdout.close()
             proc.stderr.close()
+        for fd in list(self._check_fds):
+            self.reactor.remove(fd)
+            self.pipes.close(fd)
+        self._check_fds.clear()
         self.journal.close()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import concurrent.futures
 import dataclasses
 import functools
 import logging
@@ -16,7 +17,7 @@ from .. import config
 from ..control import Control, parse_signal
 from ..core import Process, Supervisor
 from ..errors import ConfigError, NoFile, NotExecutable, SupervisorError
-from ..logstore import LogChannel, MainLogHandler, cleanup_auto_logs, level_number
+from ..logstore import Forwarder, LogChannel, MainLogHandler, cleanup_auto_logs, level_number
 from ..machine import Publish
 from ..model import (
     AutoRestart,
@@ -238,7 +239,7 @@ class App:
         echo = None
         if not spec.silent and not to_terminal:
             echo = sys.stderr if self.single_only else sys.stdout
-        handler = MainLogHandler(channel, echo_stream=echo)
+        handler = MainLogHandler(channel, echo_stream=echo, json_lines=spec.log_format == "json")
         root = logging.getLogger()
         root.handlers[:] = [handler]
         root.setLevel(level_number(spec.loglevel))
@@ -265,6 +266,13 @@ class App:
         if signal_fd is not None:
             loop.add_reader(signal_fd, lambda _fd: self._on_signals(intake.read()))
         core.listeners.append(self._on_transition)
+        offload_pool = concurrent.futures.ThreadPoolExecutor(2, thread_name_prefix="supgrpc-probe")
+        core.health.offload = functools.partial(_offload, offload_pool, inbox)
+        forwarder = None
+        if spec.forward_output != "off":
+            forwarder = Forwarder(spec.forward_output, max_buffer_bytes=spec.forward_buffer_bytes)
+            forwarder.start()
+            core.forwarder = forwarder
         # 7. Groups (log files open now, so a bad path fails before anything starts).
         core.add_initial_groups()
         # 8. Front-ends: they only ever talk to `control`.
@@ -278,8 +286,15 @@ class App:
             for frontend in reversed(frontends):
                 frontend.stop()
             inbox.close()
+            offload_pool.shutdown(wait=False, cancel_futures=True)
             intake.restore()
             core.close()
+            if forwarder is not None:
+                forwarder.close()
+                if forwarder.dropped_lines:
+                    log.warning("forwarding dropped %d line(s) in all", forwarder.dropped_lines)
+            if core.exit_code and not self.exit_code:
+                self.exit_code = core.exit_code
             if os.getpid() == 1 or signals.is_subreaper():
                 host.sweep_descendants(reaper.reap, grace_seconds=5.0)
             log.info("exiting with status %d", self.exit_code)
@@ -374,7 +389,7 @@ class App:
         if pub.to_state not in (S.EXITED, S.FATAL, S.STOPPED):
             return
         self.exit_code = self._main_exit_code(proc)
-        self.core.request_shutdown(f"{proc.name} exited: ending the init")
+        self.core.request_shutdown(f"{proc.name} exited: ending the init", self.exit_code)
 
     def _main_exit_code(self, proc: Process) -> int:
         m = proc.machine
@@ -392,6 +407,30 @@ class App:
         status = m.exit_status
         code = status.shell_code if status is not None else 1
         return 0 if code in self.opts.remap_exit else code
+
+
+def _offload(
+    pool: concurrent.futures.ThreadPoolExecutor,
+    inbox: Inbox,
+    fn: Callable[[], tuple[bool, str]],
+    done: Callable[[tuple[bool, str]], None],
+) -> None:
+    """Run a network health probe on a worker; hand its result back to the loop."""
+
+    def finished(fut: concurrent.futures.Future[tuple[bool, str]]) -> None:
+        try:
+            result = fut.result()
+        except Exception as exc:  # a probe that blew up is a failed probe
+            result = (False, f"probe error: {exc}")
+        try:
+            inbox.submit(lambda: done(result))
+        except SupervisorError:
+            pass  # shutting down: nobody needs the answer
+
+    try:
+        pool.submit(fn).add_done_callback(finished)
+    except RuntimeError:
+        pass  # pool already shut down
 
 
 def _notify_frontend(

@@ -22,6 +22,7 @@ import logging
 import os
 import pwd
 import shlex
+import signal
 import stat
 import subprocess
 import sys
@@ -30,6 +31,7 @@ from dataclasses import dataclass
 
 from ..errors import NoFile, NotExecutable, SpawnError
 from ..model import ExitStatus, ProgramSpec
+from .tree import Identity, alive, descendants
 
 log = logging.getLogger(__name__)
 
@@ -137,6 +139,7 @@ class Spawner:
         self.base_env = dict(base_env)
         self.serverurl = serverurl
         self._popens: dict[int, subprocess.Popen[bytes]] = {}
+        self._trees: dict[int, set[Identity]] = {}
 
     def check(self, spec: ProgramSpec) -> None:
         """Raise NoFile/NotExecutable without starting anything (startProcess's pre-check)."""
@@ -222,18 +225,44 @@ class Spawner:
             **user_kw,
         )
 
-    def kill(self, pid: int, signum: int, as_group: bool) -> None:
-        """Send a signal; ESRCH means it already exited and the reaper will say so."""
+    def kill(self, pid: int, signum: int, as_group: bool, tree: bool = False) -> None:
+        """Send a signal; ESRCH means it already exited and the reaper will say so.
+
+        With ``tree`` (killtree=true), every descendant seen now or at an earlier kill of this
+        pid gets the signal too, even those that left the process group.
+        """
+        if tree:
+            known = self._trees.setdefault(pid, set())
+            known |= descendants(pid)
+            for identity in list(known):
+                if alive(identity):
+                    _signal(identity[0], signum)
+                else:
+                    known.discard(identity)
         try:
             os.kill(-pid if as_group else pid, signum)
         except ProcessLookupError:
             log.debug("unable to signal pid %d, it probably just exited on its own", pid)
 
     def release(self, pid: int, status: ExitStatus) -> None:
-        """The reaper has this pid's status: let its Popen go without it ever waiting."""
+        """The reaper has this pid's status: let its Popen go without it ever waiting.
+
+        Descendants of a tree-killed program that outlived it get SIGKILL now: nothing may
+        outlive its program.
+        """
+        for identity in self._trees.pop(pid, set()):
+            if alive(identity):
+                _signal(identity[0], signal.SIGKILL)
         popen = self._popens.pop(pid, None)
         if popen is not None:
             popen.returncode = status.code if status.code is not None else -(status.signal or 0)
 
     def owns(self, pid: int) -> bool:
         return pid in self._popens
+
+
+def _signal(pid: int, signum: int) -> None:
+    try:
+        os.kill(pid, signum)
+    except ProcessLookupError:
+        pass

@@ -80,7 +80,7 @@ class FakeRuntime:
         self.spawned.append((spec.name, pid))
         return FakeChild(pid, fds[0], fds[1], None if spec.redirect_stderr else fds[2])
 
-    def kill(self, pid: int, signum: int, as_group: bool) -> None:
+    def kill(self, pid: int, signum: int, as_group: bool, tree: bool = False) -> None:
         self.kills.append((pid, signum, as_group))
 
     def release(self, pid: int, status: ExitStatus) -> None:
@@ -401,7 +401,7 @@ def test_kill_failure_goes_unknown() -> None:
     core, rt = make(single("a", startsecs=0))
     core.autostart()
 
-    def failing_kill(pid: int, signum: int, as_group: bool) -> None:
+    def failing_kill(pid: int, signum: int, as_group: bool, tree: bool = False) -> None:
         raise PermissionError(errno.EPERM, "Operation not permitted")
 
     rt.kill = failing_kill  # type: ignore[method-assign]
