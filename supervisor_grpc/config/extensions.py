@@ -203,7 +203,7 @@ def check_dependencies(groups: tuple[GroupSpec, ...], file: str) -> None:
         if state.get(node) == 2:
             return
         if state.get(node) == 1:
-            cycle = [*path[path.index(node):], node]
+            cycle = [*path[path.index(node) :], node]
             raise ConfigError(
                 f"dependency cycle: {' -> '.join(cycle)}",
                 file=file,
