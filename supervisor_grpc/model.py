@@ -319,6 +319,7 @@ class ProcessInfo:
     description: str = ""
     health: Health = Health.NONE
     health_output: str = ""
+    autostart: bool = True
 
     @property
     def namespec(self) -> str:

@@ -51,4 +51,5 @@ class Process:
             stdout_logfile=self.stdout.path or "",
             stderr_logfile=self.stderr.path or "",
             expected=m.expected,
+            autostart=self.spec.autostart,
         )

@@ -1,0 +1,1 @@
+"""Generated gRPC code for supgrpc (from proto/; never edit)."""

@@ -1,0 +1,1 @@
+"""supgrpc.v1: generated from proto/supgrpc/v1/."""

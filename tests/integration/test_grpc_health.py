@@ -1,0 +1,167 @@
+"""grpc.health.v1: ``""`` for the whole init, ``program:NAME`` per process."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+
+import grpc
+import pytest
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+from supgrpc.v1 import supervisor_pb2 as pb
+
+try:
+    from . import grpc_fixtures as gf
+except ImportError:
+    import grpc_fixtures as gf  # type: ignore[no-redef, import-not-found, unused-ignore]
+
+pytestmark = pytest.mark.integration
+
+SERVING = health_pb2.HealthCheckResponse.SERVING
+NOT_SERVING = health_pb2.HealthCheckResponse.NOT_SERVING
+SLOW_STOP = """
+    import signal, sys, time
+    signal.signal(signal.SIGTERM, lambda *a: (time.sleep(0.5), sys.exit(0)))
+    time.sleep(1000)
+"""
+
+
+@pytest.fixture(scope="module")
+def grpcd() -> Iterator[gf.Daemon]:
+    programs = """
+        [program:web]
+        command = /bin/sleep 1000
+        startsecs = 0
+
+        [program:later]
+        command = /bin/sleep 1000
+        startsecs = 0
+        autostart = false
+
+        [program:checked]
+        command = /bin/sleep 1000
+        startsecs = 0
+        healthcheck_command = /bin/sh -c "test -e %(here)s/checked.ok"
+        healthcheck_interval = 0.1
+        healthcheck_timeout = 2
+        healthcheck_retries = 1
+
+        [group:pool]
+        programs = p1
+
+        [program:p1]
+        command = /bin/sleep 1000
+        startsecs = 0
+    """
+    with gf.running(programs) as d:
+        yield d
+
+
+def _check(d: gf.Daemon, service: str) -> int:
+    stub = health_pb2_grpc.HealthStub(d.channel())
+    return int(stub.Check(health_pb2.HealthCheckRequest(service=service), timeout=5).status)
+
+
+def _wait_health(d: gf.Daemon, service: str, status: int) -> None:
+    name = health_pb2.HealthCheckResponse.ServingStatus.Name(status)
+    gf.wait_until(
+        lambda: _check(d, service) == status, timeout=10, what=f"{service!r} to be {name}"
+    )
+
+
+def test_running_programs_are_serving(grpcd: gf.Daemon) -> None:
+    _wait_health(grpcd, "program:web", SERVING)
+    _wait_health(grpcd, "program:pool:p1", SERVING)
+    _wait_health(grpcd, "program:later", NOT_SERVING)
+
+
+def test_unknown_service_is_not_found(grpcd: gf.Daemon) -> None:
+    with pytest.raises(grpc.RpcError) as info:
+        _check(grpcd, "program:nope")
+    assert info.value.code() is grpc.StatusCode.NOT_FOUND
+
+
+def test_program_follows_its_state_and_watch_sees_it(grpcd: gf.Daemon) -> None:
+    stub = grpcd.stub()
+    health = health_pb2_grpc.HealthStub(grpcd.channel())
+    watch = health.Watch(health_pb2.HealthCheckRequest(service="program:later"))
+    seen: list[int] = []
+
+    def collect() -> None:
+        try:
+            for reply in watch:
+                seen.append(int(reply.status))
+        except grpc.RpcError:
+            pass
+
+    reader = threading.Thread(target=collect)
+    reader.start()
+    gf.wait_until(lambda: seen == [NOT_SERVING], what="the first Watch answer")
+    stub.StartProcess(pb.StartProcessRequest(target="later", wait=True), timeout=10)
+    _wait_health(grpcd, "program:later", SERVING)
+    stub.StopProcess(pb.StopProcessRequest(target="later", wait=True), timeout=10)
+    _wait_health(grpcd, "program:later", NOT_SERVING)
+    gf.wait_until(lambda: seen[-1:] == [NOT_SERVING] and SERVING in seen)
+    watch.cancel()
+    reader.join(5)
+
+
+def test_added_group_gets_a_status(grpcd: gf.Daemon) -> None:
+    with open(grpcd.conf, "a") as fh:
+        fh.write("\n[program:fresh]\ncommand=/bin/sleep 1000\nautostart=false\n")
+    stub = grpcd.stub()
+    stub.Reread(pb.RereadRequest(), timeout=10)
+    stub.AddGroup(pb.AddGroupRequest(group="fresh"), timeout=10)
+    _wait_health(grpcd, "program:fresh", NOT_SERVING)
+
+
+def test_init_is_not_serving_while_shutting_down() -> None:
+    workdir = gf.short_tmpdir()
+    slow = gf.script(workdir, "slow_stop", SLOW_STOP)
+    d = gf.Daemon(workdir, f"[program:slow]\ncommand = {slow}\nstartsecs = 0\n")
+    d.start()
+    try:
+        stub = d.stub()
+        gf.wait_state(stub, "slow", pb.PROCESS_STATE_RUNNING)
+        _wait_health(d, "", SERVING)
+        stub.Shutdown(pb.ShutdownRequest(), timeout=5)
+        gf.wait_until(
+            lambda: _check(d, "") == NOT_SERVING, timeout=5, what="the init to report NOT_SERVING"
+        )
+        assert d.wait_exit(10) == 0
+    finally:
+        d.close()
+
+
+def test_program_health_check_decides_serving(grpcd: gf.Daemon) -> None:
+    stub = grpcd.stub()
+    events = stub.WatchEvents(
+        pb.WatchEventsRequest(
+            after_sequence=0, processes=["checked"], kinds=[pb.EVENT_KIND_PROGRAM_HEALTH]
+        )
+    )
+    gf.wait_state(stub, "checked", pb.PROCESS_STATE_RUNNING)
+    # RUNNING, but its own check fails: not serving.
+    gf.wait_until(
+        lambda: (
+            stub.GetProcess(pb.GetProcessRequest(process="checked"), timeout=5).process.health
+            == pb.PROGRAM_HEALTH_UNHEALTHY
+        )
+    )
+    _wait_health(grpcd, "program:checked", NOT_SERVING)
+    # Readiness of the whole init waits for every autostart program to be healthy
+    # (`later` is not autostart, so it does not count).
+    assert _check(grpcd, "") == NOT_SERVING
+    (grpcd.dir / "checked.ok").write_text("")
+    _wait_health(grpcd, "program:checked", SERVING)
+    _wait_health(grpcd, "", SERVING)
+    info = stub.GetProcess(pb.GetProcessRequest(process="checked"), timeout=5).process
+    assert info.health == pb.PROGRAM_HEALTH_HEALTHY
+    seen = []
+    for event in events:
+        seen.append(event.program_health.health)
+        if event.program_health.health == pb.PROGRAM_HEALTH_HEALTHY:
+            break
+    events.cancel()
+    assert seen[-2:] == [pb.PROGRAM_HEALTH_UNHEALTHY, pb.PROGRAM_HEALTH_HEALTHY]
+    assert event.program_health.namespec == "checked"

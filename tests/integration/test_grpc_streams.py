@@ -1,0 +1,356 @@
+"""The streaming RPCs: TailLog (follow across rotation, multiplexing, slow and fast followers,
+cancellation and slots) and WatchEvents (order, falling behind)."""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import grpc
+import pytest
+from supgrpc.v1 import supervisor_pb2 as pb
+from supgrpc.v1 import supervisor_pb2_grpc as pb_grpc
+
+from supervisor_grpc.frontends.grpc import server as grpc_server
+from supervisor_grpc.frontends.grpc.streams import LogSource, follow_events, follow_logs
+from supervisor_grpc.logstore import EventJournal, LogChannel
+
+try:
+    from . import grpc_fixtures as gf
+except ImportError:
+    import grpc_fixtures as gf  # type: ignore[no-redef, import-not-found, unused-ignore]
+
+pytestmark = pytest.mark.integration
+
+COUNTER = """
+    import itertools, sys, time
+    for i in itertools.count():
+        sys.stdout.write("%08d\\n" % i)
+        if i % 50 == 0:
+            time.sleep(0.005)
+"""
+# 40,000 lines of 100 bytes (4 MB, four times the 1 MiB ring) in 32 kB bursts every 10 ms:
+# about 3 MB/s, easy for a reader that keeps up, impossible to hold for one that does not.
+SPEWER_LINES = 40_000
+SPEWER = """
+    import sys, time
+    pad = "x" * 90
+    for burst in range(125):
+        sys.stdout.write("".join("%08d %s\\n" % (i, pad)
+                                 for i in range(burst * 320, (burst + 1) * 320)))
+        time.sleep(0.01)
+    sys.stdout.write("END\\n")
+    time.sleep(1000)
+"""
+TICKER = """
+    import itertools, sys, time
+    for i in itertools.count():
+        print("%s %d" % (sys.argv[1], i))
+        print("%s err %d" % (sys.argv[1], i), file=sys.stderr)
+        time.sleep(0.05)
+"""
+
+
+@pytest.fixture(scope="module")
+def grpcd() -> Iterator[gf.Daemon]:
+    workdir = gf.short_tmpdir()
+    counter = gf.script(workdir, "counter", COUNTER)
+    spewer = gf.script(workdir, "spewer", SPEWER)
+    ticker = gf.script(workdir, "ticker", TICKER)
+    programs = f"""
+        [program:counter]
+        command = {counter}
+        startsecs = 0
+        stdout_logfile = {workdir}/counter.log
+        stdout_logfile_maxbytes = 16KB
+        stdout_logfile_backups = 2
+
+        [program:spewer]
+        command = {spewer}
+        startsecs = 0
+        autostart = false
+
+        [program:ticker_a]
+        command = {ticker} a
+        startsecs = 0
+
+        [program:ticker_b]
+        command = {ticker} b
+        startsecs = 0
+
+        [program:watched]
+        command = /bin/sleep 1000
+        startsecs = 1
+        autostart = false
+    """
+    d = gf.Daemon(workdir, programs)
+    d.start()
+    yield d
+    d.close()
+
+
+def _lines_of(data: bytes) -> list[bytes]:
+    return data.split(b"\n")
+
+
+def test_follow_has_no_gap_no_duplicate_across_rotation(grpcd: gf.Daemon) -> None:
+    stub = grpcd.stub()
+    gf.wait_state(stub, "counter", pb.PROCESS_STATE_RUNNING)
+    stream = stub.TailLog(pb.TailLogRequest(processes=["counter"], tail_bytes=0, follow=True))
+    received = bytearray()
+    expected_offset: int | None = None
+    for chunk in stream:
+        assert chunk.WhichOneof("content") == "data", f"unexpected gap of {chunk.gap}"
+        if expected_offset is not None:
+            assert chunk.offset == expected_offset
+        expected_offset = chunk.offset + len(chunk.data)
+        received += chunk.data
+        if len(received) > 60_000:  # > 3 rotations of 16 kB
+            break
+    stream.cancel()
+    lines = _lines_of(bytes(received))[1:-1]  # the first and last may be partial
+    numbers = [int(line) for line in lines]
+    assert numbers == list(range(numbers[0], numbers[0] + len(numbers)))
+    assert os.path.exists(f"{grpcd.dir}/counter.log.1"), "the log never rotated"
+
+
+def test_multiplexed_follow_keeps_each_stream_in_order(grpcd: gf.Daemon) -> None:
+    stub = grpcd.stub()
+    stream = stub.TailLog(
+        pb.TailLogRequest(
+            processes=["ticker_*"],
+            streams=[pb.LOG_STREAM_STDOUT, pb.LOG_STREAM_STDERR],
+            tail_lines=1,
+            follow=True,
+        )
+    )
+    per: dict[tuple[str, int], bytearray] = {}
+    for chunk in stream:
+        per.setdefault((chunk.process, chunk.stream), bytearray()).extend(chunk.data)
+        if len(per) == 4 and all(buf.count(b"\n") >= 4 for buf in per.values()):
+            break
+    stream.cancel()
+    assert set(per) == {
+        (p, s)
+        for p in ("ticker_a", "ticker_b")
+        for s in (pb.LOG_STREAM_STDOUT, pb.LOG_STREAM_STDERR)
+    }
+    for (process, _), buf in per.items():
+        numbers = [int(line.split()[-1]) for line in bytes(buf).splitlines()]
+        assert numbers == list(range(numbers[0], numbers[0] + len(numbers)))
+        assert all(line.startswith(process[-1:].encode()) for line in bytes(buf).splitlines())
+
+
+def _collect(
+    stream: Any,
+    until: bytes,
+    out: list[Any],
+    pause: threading.Event | None = None,
+    started: threading.Event | None = None,
+) -> None:
+    tail = b""
+    for chunk in stream:
+        out.append(chunk)
+        if started is not None and not started.is_set():
+            started.set()
+            assert pause is not None
+            pause.wait(30)  # the deliberately slow part: stop reading for a while
+        tail = (tail + chunk.data)[-8:]
+        if until in tail:
+            return
+
+
+def _check_contiguous(chunks: list[Any]) -> tuple[bytes, int]:
+    data, gaps, offset = bytearray(), 0, 0
+    for chunk in chunks:
+        assert chunk.offset == offset, (chunk.offset, offset)
+        if chunk.WhichOneof("content") == "gap":
+            gaps += chunk.gap
+            offset += chunk.gap
+        else:
+            data += chunk.data
+            offset += len(chunk.data)
+    return bytes(data), gaps
+
+
+def test_slow_follower_gets_a_gap_and_never_slows_the_fast_one(grpcd: gf.Daemon) -> None:
+    fast_stub = grpcd.stub()
+    # A separate connection with a fixed, small flow-control window for the slow reader.
+    slow_channel = grpc.insecure_channel(
+        grpcd.unix_address.replace("unix://", "unix:"), options=[("grpc.http2.bdp_probe", 0)]
+    )
+    slow_stub = pb_grpc.SupervisorServiceStub(slow_channel)
+    request = pb.TailLogRequest(processes=["spewer"], offset=0, follow=True)
+    fast_chunks: list[Any] = []
+    slow_chunks: list[Any] = []
+    resume, started = threading.Event(), threading.Event()
+    fast = fast_stub.TailLog(request)
+    slow = slow_stub.TailLog(request)
+    threads = [
+        threading.Thread(target=_collect, args=(fast, b"END\n", fast_chunks)),
+        threading.Thread(target=_collect, args=(slow, b"END\n", slow_chunks, resume, started)),
+    ]
+    for t in threads:
+        t.start()
+    t0 = time.monotonic()
+    fast_stub.StartProcess(pb.StartProcessRequest(target="spewer", wait=True), timeout=10)
+    threads[0].join(30)
+    fast_seconds = time.monotonic() - t0
+    assert not threads[0].is_alive(), "the fast follower never saw END"
+    resume.set()
+    threads[1].join(30)
+    assert not threads[1].is_alive(), "the slow follower never saw END"
+    fast.cancel()
+    slow.cancel()
+    fast_stub.StopProcess(pb.StopProcessRequest(target="spewer", wait=True), timeout=10)
+
+    data, gaps = _check_contiguous(fast_chunks)
+    assert gaps == 0
+    lines = data.split(b"\n")
+    assert [int(line[:8]) for line in lines[:-2]] == list(range(SPEWER_LINES))
+    assert lines[-2:] == [b"END", b""]
+    assert fast_seconds < 20
+
+    slow_data, slow_gaps = _check_contiguous(slow_chunks)
+    assert slow_gaps > 0, "the slow follower should have fallen behind the 1 MiB ring"
+    assert len(slow_data) + slow_gaps == len(data)
+    assert slow_data.endswith(b"END\n")
+
+
+def test_cancel_mid_stream_frees_the_slot(grpcd: gf.Daemon) -> None:
+    stub = grpcd.stub()
+    request = pb.TailLogRequest(processes=["counter"], tail_bytes=0, follow=True)
+
+    def open_streams(n: int) -> list[Any]:
+        streams: list[Any] = []
+        try:
+            for _ in range(n):
+                s = stub.TailLog(request)
+                streams.append(s)
+                next(s)  # the server holds the slot once the first chunk arrives
+        except grpc.RpcError:
+            for s in streams:
+                s.cancel()
+            raise
+        return streams
+
+    slots = grpc_server.STREAM_SLOTS
+    # Streams of earlier tests may still be letting go of their slots (within 0.5 s).
+    first = gf.wait_until(lambda: open_streams(slots), timeout=5)
+    with pytest.raises(grpc.RpcError) as info:
+        next(stub.TailLog(request))
+    assert info.value.code() is grpc.StatusCode.RESOURCE_EXHAUSTED
+    for s in first:
+        s.cancel()
+    second = gf.wait_until(lambda: open_streams(1), timeout=5, what="a slot to be freed")
+    second += gf.wait_until(lambda: open_streams(slots - 1), timeout=5)
+    with pytest.raises(grpc.RpcError) as info:
+        next(stub.WatchEvents(pb.WatchEventsRequest()))
+    assert info.value.code() is grpc.StatusCode.RESOURCE_EXHAUSTED
+    # Unary RPCs still find a thread while every slot is taken.
+    assert stub.GetState(pb.GetStateRequest(), timeout=5).state == pb.DAEMON_STATE_RUNNING
+    for s in second:
+        s.cancel()
+
+
+def test_watch_events_sees_the_lifecycle_in_order(grpcd: gf.Daemon) -> None:
+    stub = grpcd.stub()
+    stream = stub.WatchEvents(
+        pb.WatchEventsRequest(
+            after_sequence=0, processes=["watched"], kinds=[pb.EVENT_KIND_PROCESS_STATE]
+        )
+    )
+    stub.StartProcess(pb.StartProcessRequest(target="watched", wait=True), timeout=10)
+    stub.StopProcess(pb.StopProcessRequest(target="watched", wait=True), timeout=10)
+    events = []
+    for event in stream:
+        events.append(event)
+        if len(events) == 4:
+            break
+    stream.cancel()
+    transitions = [(e.process_state.from_state, e.process_state.to_state) for e in events]
+    assert transitions == [
+        (pb.PROCESS_STATE_STOPPED, pb.PROCESS_STATE_STARTING),
+        (pb.PROCESS_STATE_STARTING, pb.PROCESS_STATE_RUNNING),
+        (pb.PROCESS_STATE_RUNNING, pb.PROCESS_STATE_STOPPING),
+        (pb.PROCESS_STATE_STOPPING, pb.PROCESS_STATE_STOPPED),
+    ]
+    seqs = [e.sequence for e in events]
+    assert seqs == sorted(seqs) and len(set(seqs)) == 4
+    assert events[1].process_state.pid > 0
+
+
+def test_daemon_stop_ends_followers_promptly() -> None:
+    with gf.running("[program:s]\ncommand=/bin/sleep 1000\nstartsecs=0\n") as d:
+        stub = d.stub()
+        gf.wait_state(stub, "s", pb.PROCESS_STATE_RUNNING)
+        logs = stub.TailLog(
+            pb.TailLogRequest(streams=[pb.LOG_STREAM_MAIN], tail_lines=1, follow=True)
+        )
+        events = stub.WatchEvents(pb.WatchEventsRequest(after_sequence=0))
+        next(logs), next(events)  # both followers are running on the server
+        t0 = time.monotonic()
+        assert d.proc is not None
+        d.proc.terminate()
+        assert d.wait_exit(10) == 0
+        assert time.monotonic() - t0 < 4
+        for stream in (logs, events):
+            try:
+                for _ in stream:
+                    pass
+            except grpc.RpcError as exc:  # ended by the server going away is fine too
+                assert exc.code() in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.CANCELLED)
+
+
+# ---- the follower loops themselves, on in-memory channels (no grpcd) -----------------------
+
+
+def test_follow_logs_reports_the_exact_gap() -> None:
+    channel = LogChannel("x", None, ring_bytes=100)
+    channel.write(b"a" * 80)
+    channel.write(b"b" * 80)  # pushes the first chunk out of the 100-byte ring
+    pieces = list(
+        follow_logs(
+            [LogSource("x", 1, channel, 0, channel.end_offset)],
+            follow=False,
+            cancelled=lambda: False,
+        )
+    )
+    assert [(p.offset, p.gap, p.data) for p in pieces] == [(0, 80, b""), (80, 0, b"b" * 80)]
+
+
+def test_follow_logs_round_robin_is_fair() -> None:
+    busy, quiet = LogChannel("busy", None), LogChannel("quiet", None)
+    busy.write(b"x" * 300_000)
+    quiet.write(b"q\n")
+    sources = [LogSource(n, 1, c, 0, c.end_offset) for n, c in (("busy", busy), ("quiet", quiet))]
+    order = [p.source.process for p in follow_logs(sources, follow=False, cancelled=lambda: False)]
+    assert order.index("quiet") == 1  # right after busy's first 64 kB, not after all of it
+
+
+def test_follow_logs_stops_when_cancelled_while_idle() -> None:
+    channel = LogChannel("x", None)
+    flag = threading.Event()
+    threading.Timer(0.2, flag.set).start()
+    t0 = time.monotonic()
+    assert (
+        list(follow_logs([LogSource("x", 1, channel, 0)], follow=True, cancelled=flag.is_set)) == []
+    )
+    assert time.monotonic() - t0 < 1.5
+
+
+def test_follow_events_tells_a_late_reader_what_it_missed() -> None:
+    journal: EventJournal[str] = EventJournal(capacity=3)
+    for item in "abcde":
+        journal.append(item)
+    journal.close()
+    entries = list(follow_events(journal, 0, cancelled=lambda: False))
+    assert [(e.seq, e.item, e.missed) for e in entries] == [
+        (0, None, 2),
+        (3, "c", 0),
+        (4, "d", 0),
+        (5, "e", 0),
+    ]
