@@ -30,7 +30,7 @@ from .errors import (
     SupervisorError,
     Timeout,
 )
-from .logstore import EventJournal, LogChannel
+from .logstore import EventJournal, LogChannel, MainLogHandler
 from .model import (
     Channel,
     ConfigDiff,
@@ -112,6 +112,9 @@ class Control:
         # Immutable after start: safe to hand to reader threads directly.
         self.journal: EventJournal[Event] = core.journal
         self.main_log: LogChannel | None = None
+        # The daemon log is written by any thread under its logging handler's lock, so it is
+        # cleared and reopened through the handler (set by the daemon), never on the loop.
+        self.main_log_handler: MainLogHandler | None = None
 
     # ---- plumbing ---------------------------------------------------------------------
 
@@ -317,14 +320,15 @@ class Control:
         return self.call(job)
 
     def clear_main_log(self) -> None:
-        channel = self.log_channel(None)
-        self.call(channel.clear)
+        if self.main_log_handler is None:
+            raise NoSuchProcess("the daemon has no main log")
+        self.main_log_handler.clear_channel()
 
     def reopen_logs(self) -> None:
         def job() -> None:
             self._core.reopen_logs()
-            if self.main_log is not None:
-                self.main_log.reopen()
+            if self.main_log_handler is not None:
+                self.main_log_handler.reopen_channel()
 
         self.call(job)
 

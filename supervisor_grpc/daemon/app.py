@@ -85,7 +85,9 @@ def _single_command_spec(command: list[str], taken: set[str]) -> GroupSpec:
         startsecs=0,
         startretries=0,
         autorestart=AutoRestart.NEVER,
-        exitcodes=frozenset(range(256)),
+        # Every ending is passed through (tini): none is "unexpected", signal deaths (-1)
+        # included, so a normal run adds no warning to CMD's stderr.
+        exitcodes=frozenset(range(-1, 256)),
         stdout=LogSpec(path=None),
         stderr=LogSpec(path=None),
         inherit_stdio=True,
@@ -260,6 +262,7 @@ class App:
         core.unknown_pid_level = logging.WARNING if self.opts.warn_on_reap else logging.DEBUG
         control = Control(inbox, core, self.load_config)
         control.main_log = main_log
+        control.main_log_handler = self._main_handler
         self.core, self.control, self.spawner = core, control, spawner
         loop.add_reader(inbox.open(), lambda _fd: inbox.run_pending())
         signal_fd = intake.install()
@@ -389,7 +392,9 @@ class App:
         if pub.to_state not in (S.EXITED, S.FATAL, S.STOPPED):
             return
         self.exit_code = self._main_exit_code(proc)
-        self.core.request_shutdown(f"{proc.name} exited: ending the init", self.exit_code)
+        self.core.request_shutdown(
+            f"{proc.name} exited: ending the init", self.exit_code, level=logging.INFO
+        )
 
     def _main_exit_code(self, proc: Process) -> int:
         m = proc.machine
