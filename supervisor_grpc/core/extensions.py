@@ -185,14 +185,21 @@ class ExtensionsMixin:
             self.request_shutdown(
                 f"{proc.namespec} is done (exit_when=any)", failure_exit_code(proc, critical=False)
             )
-        elif self.spec.exit_when == "all":
-            done = (S.EXITED, S.FATAL, S.STOPPED)
-            if all(p.machine.state in done for p in self.processes.values()):
-                codes = [
-                    failure_exit_code(p, critical=False)
-                    for p in self.ordered()
-                    if p.machine.state in (S.EXITED, S.FATAL)
-                ]
-                self.request_shutdown(
-                    "every program is done (exit_when=all)", next((c for c in codes if c), 0)
-                )
+        elif self.spec.exit_when == "all" and all(
+            self._done_for_good(p) for p in self.processes.values()
+        ):
+            codes = [
+                failure_exit_code(p, critical=False)
+                for p in self.ordered()
+                if p.machine.state in (S.EXITED, S.FATAL)
+            ]
+            self.request_shutdown(
+                "every program is done (exit_when=all)", next((c for c in codes if c), 0)
+            )
+
+    def _done_for_good(self, proc: Process) -> bool:
+        """For ``exit_when=all``: ended, or held waiting for a dependency that has ended (it
+        would never start by itself, and the init must not wait for it forever)."""
+        if proc.machine.state in (S.EXITED, S.FATAL, S.STOPPED):
+            return True
+        return proc.machine.waiting and any(self._done_for_good(d) for d in self.deps(proc))

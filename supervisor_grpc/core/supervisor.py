@@ -12,6 +12,7 @@ import functools
 import heapq
 import itertools
 import logging
+import signal
 from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import dataclass
@@ -494,6 +495,8 @@ class Supervisor(ExtensionsMixin, ReloadMixin):
         return proc.machine.handle(Spawned(child.pid), now)
 
     def _kill(self, proc: Process, kill: Kill, now: float) -> list[Effect]:
+        if kill.signal == signal.SIGKILL:
+            log.warning("killing '%s' (%d) with SIGKILL", proc.name, kill.pid)
         try:
             self.spawner.kill(kill.pid, kill.signal, kill.as_group, proc.spec.killtree)
         except OSError as exc:
@@ -550,20 +553,26 @@ class Supervisor(ExtensionsMixin, ReloadMixin):
 
     # ---- shutdown ---------------------------------------------------------------------
 
-    def request_shutdown(self, reason: str, exit_code: int | None = None) -> None:
+    def request_shutdown(
+        self, reason: str, exit_code: int | None = None, *, level: int = logging.WARNING
+    ) -> None:
         """Stop everything in reverse priority order, then let the loop finish.
 
         A second request while already shutting down SIGKILLs what is still stopping, as
-        uvicorn treats a second Ctrl-C.
+        uvicorn treats a second Ctrl-C. ``level`` is the log level of ``reason`` (supervisor
+        logs exit requests as warnings; an expected end, such as single-command mode's
+        command exiting, is not one).
         """
         if self.mood is DaemonState.SHUTDOWN:
             log.warning("%s: killing remaining programs", reason)
             for proc in self.processes.values():
                 m = proc.machine
                 if m.pid and m.state is S.STOPPING:
-                    self.spawner.kill(m.pid, 9, proc.spec.killasgroup, proc.spec.killtree)
+                    self.spawner.kill(
+                        m.pid, signal.SIGKILL, proc.spec.killasgroup, proc.spec.killtree
+                    )
             return
-        log.warning("%s", reason)
+        log.log(level, "%s", reason)
         if exit_code is not None:
             self.exit_code = exit_code
         self.mood = DaemonState.SHUTDOWN

@@ -10,7 +10,8 @@ Why a thread: a container's stdout is a pipe that a log shipper may drain slowly
 O_NONBLOCK on fd 1 would change the open file description that children in single-command
 mode share, so instead the loop appends to a bounded buffer and a writer thread blocks. When
 the buffer is full, new lines are dropped and counted, and a line saying how many were lost is
-written as soon as there is room again (never silent, never blocking the loop).
+written to stderr as soon as the writer is free again, as JSON in json mode (never silent,
+never blocking the loop).
 """
 
 from __future__ import annotations
@@ -95,6 +96,7 @@ class Forwarder:
                 self.dropped_lines += 1
                 self.dropped_bytes += len(text)
                 self._unreported_drops += 1
+                self._cond.notify()
                 return
             self._queue.append((self.fds[stream], text))
             self._queued_bytes += len(text)
@@ -105,20 +107,37 @@ class Forwarder:
     def _run(self) -> None:
         while True:
             with self._cond:
-                while not self._queue and not self._closed:
+                while not self._queue and not self._closed and not self._unreported_drops:
                     self._cond.wait()
-                if not self._queue and self._closed:
-                    return
-                fd, text = self._queue.popleft()
-                self._queued_bytes -= len(text)
                 dropped, self._unreported_drops = self._unreported_drops, 0
+                item = self._queue.popleft() if self._queue else None
+                if item is not None:
+                    self._queued_bytes -= len(item[1])
+                elif not dropped:
+                    return  # closed, and everything was written
+            # Drops are reported even when no line follows them (a last line that alone was
+            # larger than the buffer, or drops just before close).
             if dropped:
-                note = (
-                    f"supgrpcd: dropped {dropped} forwarded line(s): output was produced faster "
-                    "than stdout took it (the log files have every byte)\n"
-                )
-                self._write(self.fds["stderr"], note.encode())
-            self._write(fd, text)
+                self._write(self.fds["stderr"], self._drop_note(dropped))
+            if item is not None:
+                self._write(*item)
+
+    def _drop_note(self, dropped: int) -> bytes:
+        """What stderr says about lost lines: in JSON mode a JSON line too, so that a
+        shipper that parses every line never meets a plain-text one."""
+        message = (
+            f"dropped {dropped} forwarded line(s): output was produced faster than stdout "
+            "took it (the log files have every byte)"
+        )
+        if self.mode == "text":
+            return f"supgrpcd: {message}\n".encode()
+        record = {
+            "time": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="milliseconds"),
+            "level": "WARN",
+            "message": message,
+            "dropped": dropped,
+        }
+        return json.dumps(record).encode() + b"\n"
 
     def _write(self, fd: int, data: bytes) -> None:
         view = memoryview(data)

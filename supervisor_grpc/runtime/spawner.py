@@ -93,8 +93,22 @@ def resolve_command(spec: ProgramSpec, env: Mapping[str, str]) -> list[str]:
 def child_environment(
     spec: ProgramSpec, base_env: Mapping[str, str], serverurl: str | None
 ) -> dict[str, str]:
-    """supervisor's environment: ours + SUPERVISOR_* + the program's ``environment=``."""
+    """supervisor's environment: ours + SUPERVISOR_* + the program's ``environment=``.
+
+    With ``user=`` (and a different uid), HOME, USER, LOGNAME and SHELL describe that user, as
+    ``su -`` would, instead of leaking ours; ``environment=`` can still override them.
+    (supervisor leaves them unchanged, which its users regularly trip over.)
+    """
     env = dict(base_env)
+    if spec.uid is not None and spec.uid != os.getuid():
+        try:
+            pw = pwd.getpwuid(spec.uid)
+        except KeyError:
+            pass
+        else:
+            env["HOME"] = pw.pw_dir
+            env["USER"] = env["LOGNAME"] = pw.pw_name
+            env["SHELL"] = pw.pw_shell or "/bin/sh"
     env["SUPERVISOR_ENABLED"] = "1"
     url = spec.serverurl or serverurl
     if url:
@@ -204,9 +218,6 @@ class Spawner:
                 "group": gid,
                 "extra_groups": sorted(set(os.getgrouplist(pw.pw_name, gid))),
             }
-            env.setdefault("HOME", pw.pw_dir)
-            env["USER"] = env["LOGNAME"] = pw.pw_name
-            env.setdefault("SHELL", pw.pw_shell or "/bin/sh")
         group_kw: dict[str, object] = (
             {"process_group": 0} if sys.version_info >= (3, 11) else {"start_new_session": True}
         )

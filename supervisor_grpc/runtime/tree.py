@@ -1,12 +1,15 @@
 """A process's descendants, read from /proc, for ``killtree`` (an extension).
 
-Owns: walking ``/proc/<pid>/task/*/children`` and identifying a pid by its start time, so a
-pid reused by an unrelated process after we looked is never signalled.
+Owns: walking ``/proc/<pid>/task/*/children`` (from the program, and from our own children
+that came from it) and identifying a pid by its start time, so a pid reused by an unrelated
+process after we looked is never signalled.
 May import: stdlib.
 Threading: loop thread only.
 
 Why: ``stopasgroup`` reaches only the process group; a daemon that called setsid() has left it
-(supervisor #1101, dumb-init #191). Walking the tree at stop time finds it.
+(supervisor #1101, dumb-init #191). Walking the tree at stop time finds it. One that also
+double-forked is no longer in the program's tree: as PID 1 or child subreaper we became its
+parent, and the SUPERVISOR_* variables it inherited say which program it came from.
 """
 
 from __future__ import annotations
@@ -45,10 +48,36 @@ def children(pid: int) -> list[int]:
     return out
 
 
+def _program_marker(pid: int) -> tuple[bytes, bytes] | None:
+    """The ``SUPERVISOR_GROUP_NAME``/``SUPERVISOR_PROCESS_NAME`` a process was started with
+    (every program inherits them from the spawner, and passes them on to what it starts)."""
+    try:
+        with open(f"/proc/{pid}/environ", "rb") as f:
+            entries = f.read().split(b"\0")
+    except OSError:
+        return None
+    values: dict[bytes, bytes] = {}
+    for entry in entries:
+        key, _, value = entry.partition(b"=")
+        values[key] = value
+    group, name = values.get(b"SUPERVISOR_GROUP_NAME"), values.get(b"SUPERVISOR_PROCESS_NAME")
+    return None if group is None or name is None else (group, name)
+
+
+def adopted(pid: int) -> list[int]:
+    """Our own children, other than ``pid``, that came from the same program as ``pid``: what
+    its descendants left behind by double-forking, re-parented to us as PID 1 or subreaper."""
+    marker = _program_marker(pid)
+    if marker is None:
+        return []
+    return [c for c in children(os.getpid()) if c != pid and _program_marker(c) == marker]
+
+
 def descendants(pid: int) -> set[Identity]:
-    """Every living descendant of ``pid`` (not ``pid`` itself), with its identity."""
+    """Every living descendant of ``pid`` (not ``pid`` itself), with its identity; including
+    those that were re-parented to us (see ``adopted``) and theirs."""
     found: set[Identity] = set()
-    stack = children(pid)
+    stack = children(pid) + adopted(pid)
     seen: set[int] = set()
     while stack:
         child = stack.pop()

@@ -1,0 +1,100 @@
+"""Shared pytest set-up: markers by directory, zombie checks, and the ``daemon`` fixture.
+
+- Tests under tests/integration, tests/compat and tests/pid1 get the marker of their directory,
+  so ``pytest -m "not pid1"`` or ``-m "not integration"`` work without per-file boilerplate.
+- After every test, and once more at the end of the session, no child of the test process may
+  be left a zombie (ARCHITECTURE.md "Tests": the teardown check).
+- ``daemon(config, **kw)`` starts ``supgrpcd -c`` on a config written under the test's
+  ``tmp_path`` (see ``tests.helpers.Daemon``); at teardown every daemon still running gets
+  SIGTERM and must exit 0.
+"""
+
+from __future__ import annotations
+
+import os
+
+# Before anything imports grpc: we only fork+exec, so gRPC's fork handlers are not wanted.
+os.environ["GRPC_ENABLE_FORK_SUPPORT"] = "false"
+
+import itertools
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.helpers import Daemon, wait_until, zombies_of
+
+_DIRECTORY_MARKERS = ("integration", "compat", "pid1")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    for name, text in (
+        ("integration", "real child processes and sockets"),
+        ("compat", "real supervisorctl / supervisord 4.3.0"),
+        ("pid1", "runs supgrpcd as PID 1 inside unshare"),
+    ):
+        config.addinivalue_line("markers", f"{name}: {text}")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    for item in items:
+        parts = Path(str(item.fspath)).parts
+        for name in _DIRECTORY_MARKERS:
+            if name in parts:
+                item.add_marker(getattr(pytest.mark, name))
+
+
+def _assert_no_zombies(when: str) -> None:
+    me = os.getpid()
+    try:
+        # A child that just exited may still be waiting for its Popen.wait(); give it a moment.
+        wait_until(lambda: not zombies_of(me), timeout=3.0)
+    except AssertionError:
+        raise AssertionError(f"zombie children of the test process {when}: {zombies_of(me)}")
+
+
+@pytest.fixture(autouse=True)
+def _no_zombies_after_test() -> Iterator[None]:
+    yield
+    _assert_no_zombies("after this test")
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _no_zombies_after_session() -> Iterator[None]:
+    yield
+    _assert_no_zombies("at the end of the session")
+
+
+@pytest.fixture
+def daemon(tmp_path: Path) -> Iterator[Callable[..., Daemon]]:
+    """Factory: ``daemon(config_body, args=..., env=..., start=True, **kw) -> Daemon``.
+
+    Each daemon gets its own directory under ``tmp_path`` (``d0``, ``d1``...). Daemons still
+    running at teardown are stopped with SIGTERM and must exit 0.
+    """
+    made: list[Daemon] = []
+    counter = itertools.count()
+
+    def make(config: str = "", *, start: bool = True, **kw: Any) -> Daemon:
+        d = Daemon(tmp_path / f"d{next(counter)}", config, **kw)
+        made.append(d)
+        if start:
+            d.start()
+        return d
+
+    yield make
+    failures = []
+    for d in made:
+        if d.proc is None:
+            continue
+        if d.running:
+            try:
+                code = d.stop()
+            except AssertionError as exc:
+                failures.append(str(exc))
+                continue
+            if code != 0:
+                failures.append(f"supgrpcd exited {code} on SIGTERM\n{d.diagnostics()}")
+    if failures:
+        pytest.fail("\n\n".join(failures))
