@@ -255,11 +255,23 @@ class Control:
     ) -> list[ActionResult]:
         """Stop what runs of ``target`` (waiting), then start all of it."""
         deadline = self._deadline(timeout)
+
+        def bound() -> list[str]:
+            procs = self._core.find_targets(target)
+            return [p.namespec for p in self._core.bound_dependents(procs)]
+
+        # Dependents with restart_with_dependencies go down with the stop; bring them back.
+        dependents = self.call(bound)
         stopped = self.stop(target, wait=True, timeout=self._remaining(deadline))
         failures = {
             r.namespec: r for r in stopped if r.error is not None and r.error.code != "NOT_RUNNING"
         }
         started = self.start(target, wait=wait, timeout=self._remaining(deadline))
+        for namespec in dependents:
+            try:
+                self.start(namespec, wait=False)
+            except SupervisorError:
+                pass  # removed or shutting down meanwhile: nothing to bring back
         return [failures.get(r.namespec, r) for r in started]
 
     def signal(self, target: str, sig: str | int) -> list[ActionResult]:

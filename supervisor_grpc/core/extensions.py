@@ -181,6 +181,14 @@ class ExtensionsMixin:
                 "stopping everything",
                 failure_exit_code(proc, critical=True),
             )
+        elif self._held_critical(proc) is not None:
+            held = self._held_critical(proc)
+            assert held is not None
+            self.request_shutdown(
+                f"critical program {held.namespec} waits for {proc.namespec}, which is "
+                f"{state.name} and will not be restarted: stopping everything",
+                failure_exit_code(proc, critical=True),
+            )
         elif self.spec.exit_when == "any":
             self.request_shutdown(
                 f"{proc.namespec} is done (exit_when=any)", failure_exit_code(proc, critical=False)
@@ -196,6 +204,36 @@ class ExtensionsMixin:
             self.request_shutdown(
                 "every program is done (exit_when=all)", next((c for c in codes if c), 0)
             )
+
+    def _held_critical(self, ended: Process) -> Process | None:
+        """A critical program waiting (directly or not) on ``ended`` can never start."""
+        for proc in self.processes.values():
+            if proc.spec.critical and proc.machine.waiting and self._depends_on(proc, ended):
+                return proc
+        return None
+
+    def _depends_on(
+        self, proc: Process, target: Process, seen: frozenset[int] = frozenset()
+    ) -> bool:
+        for dep in self.deps(proc):
+            if dep is target:
+                return True
+            if id(dep) not in seen and self._depends_on(dep, target, seen | {id(proc)}):
+                return True
+        return False
+
+    def bound_dependents(self, procs: list[Process]) -> list[Process]:
+        """Running programs with ``restart_with_dependencies`` that depend (transitively) on
+        ``procs``: an explicit restart of ``procs`` brings them back afterwards."""
+        out: list[Process] = []
+        for proc in self.processes.values():
+            if proc in procs or not proc.spec.restart_with_dependencies:
+                continue
+            if proc.machine.state in (S.RUNNING, S.STARTING) and any(
+                self._depends_on(proc, p) for p in procs
+            ):
+                out.append(proc)
+        return out
 
     def _done_for_good(self, proc: Process) -> bool:
         """For ``exit_when=all``: ended, or held waiting for a dependency that has ended (it

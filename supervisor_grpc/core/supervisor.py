@@ -468,8 +468,9 @@ class Supervisor(ExtensionsMixin, ReloadMixin):
         deadline = proc.machine.deadline
         if deadline is not None:
             heapq.heappush(self._heap, (deadline, next(self._seq), proc))
-        if proc.machine.waiting:
+        if proc.machine.waiting and proc not in self._waiting:
             self._waiting.add(proc)
+            log.info("waiting: %s %s", proc.namespec, self.info(proc).description)
 
     def _spawn(self, proc: Process, now: float) -> list[Effect]:
         try:

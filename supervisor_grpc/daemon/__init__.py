@@ -10,6 +10,9 @@ Exit statuses (also in the README):
     2    bad configuration or usage (before anything started)
     N    single-command mode: CMD's exit code, 128+S if it died of signal S, 0 for codes
          given with -e; 126 if CMD is not executable, 127 if it was not found
+    N    a critical program ended: its status as above, or 1 if it ended with 0
+         (core/policy.py); exit_when=any/all: the ending program's status / the first
+         non-zero one
 """
 
 from __future__ import annotations

@@ -237,10 +237,16 @@ class App:
             raise ConfigError(
                 f"cannot open {spec.logfile}: {exc.strerror}", section="supervisord", key="logfile"
             )
+        # Everything we print to our own stdout/stderr (the log echo, forwarded lines) goes
+        # through one bounded writer thread: a container's stdout that nobody drains must
+        # never block the loop (or any thread that logs).
+        mode = spec.forward_output if spec.forward_output != "off" else "text"
+        self._stdio = Forwarder(mode, max_buffer_bytes=spec.forward_buffer_bytes)
+        self._stdio.start()
         to_terminal = spec.logfile in ("/dev/stdout", "/dev/stderr")
         echo = None
         if not spec.silent and not to_terminal:
-            echo = sys.stderr if self.single_only else sys.stdout
+            echo = _EchoStream(self._stdio, "stderr" if self.single_only else "stdout")
         handler = MainLogHandler(channel, echo_stream=echo, json_lines=spec.log_format == "json")
         root = logging.getLogger()
         root.handlers[:] = [handler]
@@ -271,11 +277,8 @@ class App:
         core.listeners.append(self._on_transition)
         offload_pool = concurrent.futures.ThreadPoolExecutor(2, thread_name_prefix="supgrpc-probe")
         core.health.offload = functools.partial(_offload, offload_pool, inbox)
-        forwarder = None
         if spec.forward_output != "off":
-            forwarder = Forwarder(spec.forward_output, max_buffer_bytes=spec.forward_buffer_bytes)
-            forwarder.start()
-            core.forwarder = forwarder
+            core.forwarder = self._stdio
         # 7. Groups (log files open now, so a bad path fails before anything starts).
         core.add_initial_groups()
         # 8. Front-ends: they only ever talk to `control`.
@@ -292,16 +295,15 @@ class App:
             offload_pool.shutdown(wait=False, cancel_futures=True)
             intake.restore()
             core.close()
-            if forwarder is not None:
-                forwarder.close()
-                if forwarder.dropped_lines:
-                    log.warning("forwarding dropped %d line(s) in all", forwarder.dropped_lines)
+            if self._stdio.dropped_lines:
+                log.warning("forwarding dropped %d line(s) in all", self._stdio.dropped_lines)
             if core.exit_code and not self.exit_code:
                 self.exit_code = core.exit_code
             if os.getpid() == 1 or signals.is_subreaper():
                 host.sweep_descendants(reaper.reap, grace_seconds=5.0)
             log.info("exiting with status %d", self.exit_code)
             self._main_handler.close_channel()
+            self._stdio.close()
             loop.close()
         return self.exit_code
 
@@ -412,6 +414,21 @@ class App:
         status = m.exit_status
         code = status.shell_code if status is not None else 1
         return 0 if code in self.opts.remap_exit else code
+
+
+class _EchoStream:
+    """A text stream for the log handler's echo that queues into the bounded writer."""
+
+    def __init__(self, writer: Forwarder, stream: str) -> None:
+        self.writer = writer
+        self.stream = stream
+
+    def write(self, text: str) -> int:
+        self.writer.write_raw(self.stream, text.encode("utf-8", "backslashreplace"))
+        return len(text)
+
+    def flush(self) -> None:
+        pass
 
 
 def _offload(

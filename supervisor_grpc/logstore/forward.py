@@ -78,6 +78,11 @@ class Forwarder:
         if rest:
             self._emit(program, stream, rest)
 
+    def write_raw(self, stream: str, data: bytes) -> None:
+        """Any thread: queue already formatted bytes (the daemon's own log echo) under the
+        same bound, so a slow stdout never blocks whoever logs."""
+        self._enqueue(self.fds[stream], data)
+
     def _format(self, program: str, stream: str, line: bytes) -> bytes:
         if self.mode == "text":
             return program.encode() + b" | " + line + b"\n"
@@ -90,7 +95,9 @@ class Forwarder:
         return json.dumps(record, ensure_ascii=False).encode() + b"\n"
 
     def _emit(self, program: str, stream: str, line: bytes) -> None:
-        text = self._format(program, stream, line)
+        self._enqueue(self.fds[stream], self._format(program, stream, line))
+
+    def _enqueue(self, fd: int, text: bytes) -> None:
         with self._cond:
             if self._queued_bytes + len(text) > self.max_buffer_bytes:
                 self.dropped_lines += 1
@@ -98,7 +105,7 @@ class Forwarder:
                 self._unreported_drops += 1
                 self._cond.notify()
                 return
-            self._queue.append((self.fds[stream], text))
+            self._queue.append((fd, text))
             self._queued_bytes += len(text)
             self._cond.notify()
 

@@ -14,7 +14,7 @@ import datetime
 import json
 import logging
 import time
-from typing import TextIO
+from typing import Protocol
 
 from supervisor_grpc import errors
 from supervisor_grpc.logstore.channel import LogChannel
@@ -58,6 +58,14 @@ def short_level_name(levelno: int) -> str:
     return "BLAT"
 
 
+class EchoStream(Protocol):
+    """Where the log is echoed (a text stream, or the daemon's bounded stdout writer)."""
+
+    def write(self, text: str, /) -> object: ...
+
+    def flush(self) -> None: ...
+
+
 class SupervisorFormatter(logging.Formatter):
     """``%(asctime)s %(levelname)s %(message)s`` with supervisor's time and level spellings."""
 
@@ -98,7 +106,11 @@ class MainLogHandler(logging.Handler):
     echoed to a text stream, as supervisord does on stdout in the foreground)."""
 
     def __init__(
-        self, channel: LogChannel, echo_stream: TextIO | None = None, *, json_lines: bool = False
+        self,
+        channel: LogChannel,
+        echo_stream: EchoStream | None = None,
+        *,
+        json_lines: bool = False,
     ) -> None:
         super().__init__()
         self.channel = channel

@@ -17,6 +17,7 @@ from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 
+from supervisor_grpc.model import ProcessState
 from tests.helpers import Daemon, is_alive, python_command, run, supgrpcd_argv, wait_until
 
 SUPERVISORCTL = str(Path(sys.executable).parent / "supervisorctl")
@@ -239,3 +240,38 @@ depends_on=db
     assert line_index(log, f"spawned: 'db' with pid {new_db}") < line_index(
         log, f"spawned: 'follows' with pid {new_follows}"
     )
+
+
+def test_explicit_restart_brings_back_dependents_bound_to_it(tmp_path: Path) -> None:
+    """restart_with_dependencies after `restart db`: web goes down before db and comes back."""
+    from tests.helpers import InProcessCore
+
+    conf = tmp_path / "bound.conf"
+    conf.write_text(
+        "[supervisord]\nlogfile=NONE\nchildlogdir=%(here)s\n"
+        "[program:db]\ncommand=/bin/sleep 1000\nstartsecs=0\n"
+        "[program:web]\ncommand=/bin/sleep 1000\nstartsecs=0\ndepends_on=db\n"
+        "restart_with_dependencies=true\n"
+    )
+    core = InProcessCore(conf).start()
+    try:
+        control = core.control
+        wait_until(
+            lambda: all(i.state is ProcessState.RUNNING for i in control.list_processes()),
+            timeout=10,
+        )
+        before = {i.name: i.pid for i in control.list_processes()}
+        results = control.restart("db", wait=True, timeout=10)
+        assert [r.error for r in results] == [None]
+        wait_until(
+            lambda: (
+                control.process_info("web").state is ProcessState.RUNNING
+                and control.process_info("web").pid != before["web"]
+            ),
+            timeout=10,
+        )
+        items, _, _ = control.journal.read(0, 10_000)
+        stops = [e.name for _, e in items if e.to_state is ProcessState.STOPPED]
+        assert stops == ["web", "db"]
+    finally:
+        core.close()

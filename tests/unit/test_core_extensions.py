@@ -232,3 +232,27 @@ def test_group_dependency_and_unknown_at_runtime() -> None:
     core.service(0.0)
     assert state(core, "lb") is S.RUNNING
     assert {p.name for p in core.deps(core.find("lb"))} == {"w1", "w2"}
+
+
+def test_critical_program_held_by_a_dependency_that_gave_up_ends_the_init() -> None:
+    core, rt = make_with(
+        single("db", startsecs=1, startretries=0),
+        single("web", startsecs=0, depends_on=("db",), critical=True),
+    )
+    core.autostart()
+    assert core.find("web").machine.waiting
+    exit_(core, rt, "db", code=7, at=0.5)  # too quickly, no retries: FATAL
+    assert state(core, "db") is S.FATAL
+    assert core.mood is DaemonState.SHUTDOWN
+    assert core.exit_code == 7
+
+
+def test_bound_dependents_are_the_running_ones_with_restart_with_dependencies() -> None:
+    core, rt = make_with(
+        single("db", startsecs=0),
+        single("web", startsecs=0, depends_on=("db",), restart_with_dependencies=True),
+        single("cron", startsecs=0, depends_on=("db",)),
+    )
+    core.autostart()
+    core.service(0.0)
+    assert [p.name for p in core.bound_dependents([core.find("db")])] == ["web"]
