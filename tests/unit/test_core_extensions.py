@@ -248,7 +248,7 @@ def test_critical_program_held_by_a_dependency_that_gave_up_ends_the_init() -> N
 
 
 def test_bound_dependents_are_the_running_ones_with_restart_with_dependencies() -> None:
-    core, rt = make_with(
+    core, _rt = make_with(
         single("db", startsecs=0),
         single("web", startsecs=0, depends_on=("db",), restart_with_dependencies=True),
         single("cron", startsecs=0, depends_on=("db",)),
