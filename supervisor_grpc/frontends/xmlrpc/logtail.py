@@ -104,8 +104,7 @@ def stream(
         if data:
             send_all(sock, chunk(data) if chunked else data, send_timeout)
 
-    cursor = channel.end_offset
-    head, _, _ = channel.tail_file(0, HEAD_BYTES)
+    cursor, head = _start(channel)
     version = "HTTP/1.1" if chunked else "HTTP/1.0"
     try:
         send_all(sock, response_head(version, 200, headers, keep_alive=False), send_timeout)
@@ -128,6 +127,21 @@ def stream(
             send_all(sock, LAST_CHUNK, send_timeout)
     except OSError:
         return
+
+
+def _start(channel: LogChannel) -> tuple[int, bytes]:
+    """Where to start following, and any bytes to send first.
+
+    The head and what follows must come from one source, or a chunk can be sent twice (the
+    loop writes the file and the ring one after the other). So once this run has written
+    anything, the head is the ring's last HEAD_BYTES and following starts there; only while
+    the ring is empty (a fresh start over an old file) is the head read from the file.
+    """
+    end = channel.end_offset
+    if end > 0:
+        return max(channel.start_offset, end - HEAD_BYTES), b""
+    head, _, _ = channel.tail_file(0, HEAD_BYTES)
+    return 0, head
 
 
 def _mtime(path: str) -> str:
