@@ -14,6 +14,7 @@ import concurrent.futures
 import itertools
 import os
 import signal as signal_module
+import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -36,6 +37,7 @@ from .model import (
     ConfigDiff,
     DaemonInfo,
     DaemonSpec,
+    DaemonState,
     Event,
     ProcessInfo,
     ProcessState,
@@ -115,6 +117,10 @@ class Control:
         # The daemon log is written by any thread under its logging handler's lock, so it is
         # cleared and reopened through the handler (set by the daemon), never on the loop.
         self.main_log_handler: MainLogHandler | None = None
+        # shutting_down(): the daemon's mood as the journal tells it, without a loop job.
+        self._mood_lock = threading.Lock()
+        self._mood_cursor = 0
+        self._stopping = threading.Event()  # set once; the mood never returns to RUNNING
 
     # ---- plumbing ---------------------------------------------------------------------
 
@@ -150,6 +156,37 @@ class Control:
             )
 
         return self.call(job)
+
+    def shutting_down(self) -> bool:
+        """True once the daemon has started stopping (or restarting); no loop round trip.
+
+        The core journals a ``daemon_state`` event whenever its mood changes, so this follows
+        the journal with a cursor of its own (reading only what is new since the last call:
+        usually nothing) instead of asking the loop for ``mood``. Only when this cursor fell
+        behind the journal's kept history does it ask the loop.
+        """
+        if self._stopping.is_set():
+            return True
+        with self._mood_lock:
+            while not self._stopping.is_set():
+                items, self._mood_cursor, skipped = self.journal.read(self._mood_cursor, 1024)
+                if skipped:  # the mood change, if any, may have left the kept history
+                    try:
+                        mood = self.daemon_info().state
+                    except SupervisorError:
+                        mood = DaemonState.SHUTDOWN
+                    if mood < DaemonState.RUNNING:
+                        self._stopping.set()
+                    continue  # and read on from the new cursor
+                for _, event in items:
+                    state = event.daemon_state
+                    if state is not None and state < DaemonState.RUNNING:  # daemon_state
+                        self._stopping.set()  # SHUTDOWN or RESTARTING
+                if not items:
+                    break
+            if self.journal.closed:  # the run is over
+                self._stopping.set()
+        return self._stopping.is_set()
 
     def list_processes(self, patterns: Sequence[str] = ()) -> list[ProcessInfo]:
         """Snapshots sorted by group then name; ``patterns`` are globs on name/namespec/group."""

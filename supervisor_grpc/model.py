@@ -208,6 +208,9 @@ class GrpcSpec:
     """``[grpc]``: where the gRPC service listens and how callers prove who they are."""
 
     listen: tuple[str, ...] = ()
+    # Listeners that serve only grpc.health.v1 (no control RPCs, no token): what Kubernetes'
+    # native gRPC probes and load balancers can reach, since they cannot send a token.
+    health_listen: tuple[str, ...] = ()
     chmod: int = 0o700
     chown: tuple[int, int] = (-1, -1)
     token: str | None = None

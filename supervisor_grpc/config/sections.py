@@ -45,7 +45,17 @@ UNIX_HTTP_KEYS = frozenset({"file", "chmod", "chown", "username", "password"})
 INET_HTTP_KEYS = frozenset({"port", "username", "password"})
 CTL_KEYS = frozenset({"serverurl", "username", "password", "prompt", "history_file"})
 GRPC_KEYS = frozenset(
-    {"listen", "chmod", "chown", "token", "token_file", "tls_cert", "tls_key", "tls_client_ca"}
+    {
+        "listen",
+        "health_listen",
+        "chmod",
+        "chown",
+        "token",
+        "token_file",
+        "tls_cert",
+        "tls_key",
+        "tls_client_ca",
+    }
 )
 
 
@@ -196,6 +206,12 @@ def grpc(section: Section, env_names: Mapping[str, str], host_node_name: str) ->
         for item in re.split(r"[\s,]+", listen_text)
         if item
     )
+    health_text = g.text("health_listen") or ""
+    health_listen = tuple(
+        g.convert("health_listen", _listen_address, item)
+        for item in re.split(r"[\s,]+", health_text)
+        if item
+    )
     token: str | None = g.text("token")
     if g.raw("token_file") is not None:
         if token is not None:
@@ -213,6 +229,7 @@ def grpc(section: Section, env_names: Mapping[str, str], host_node_name: str) ->
         raise g.error("tls_client_ca needs tls_cert and tls_key", "tls_client_ca")
     return GrpcSpec(
         listen=listen,
+        health_listen=health_listen,
         chmod=g.get("chmod", dt.octal, 0o700),
         chown=g.get("chown", dt.user_group, (-1, -1)),
         token=token or None,

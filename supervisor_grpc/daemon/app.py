@@ -183,8 +183,10 @@ class App:
         if opts.parent_death_signal:
             host.set_parent_death_signal(parse_signal(opts.parent_death_signal))
         self._register_as_reaper()
-        # 4. Shape our own process: limits, umask, directory, user.
+        # 4. Shape our own process: limits, allocator, umask, directory, user.
         host.apply_limits(spec)
+        if not host.tune_allocator():
+            log.debug("mallopt unavailable: keeping the C allocator's defaults")
         os.umask(spec.umask)
         if spec.directory:
             try:

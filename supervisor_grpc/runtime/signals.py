@@ -49,6 +49,9 @@ CATCHABLE: tuple[int, ...] = tuple(
 _PR_SET_CHILD_SUBREAPER = 36
 
 
+_READ_BYTES = 4096
+
+
 def _noop(signum: int, frame: object) -> None:
     """The wakeup fd carries the signal; the handler only has to exist."""
 
@@ -90,10 +93,13 @@ class SignalIntake:
         out: list[int] = []
         try:
             while True:
-                data = self._reader.recv(4096)
-                if not data:
-                    break
+                data = self._reader.recv(_READ_BYTES)
                 out.extend(data)
+                # A short read emptied the socket: asking again would only return EAGAIN (a
+                # syscall and a raised exception per wake-up). A byte arriving meanwhile keeps
+                # the fd readable, so the loop comes back for it.
+                if len(data) < _READ_BYTES:
+                    break
         except (BlockingIOError, InterruptedError):
             pass
         return out

@@ -27,6 +27,7 @@ def relocated_example(directory: Path, port: int) -> str:
         "/tmp/": f"{directory}/",
         "=/tmp\n": f"={directory}\n",
         "8080": str(port),
+        "0.0.0.0:8081": f"127.0.0.1:{free_port()}",  # the health-only port of the probes
     }
     for old in moves:
         assert old in text, old

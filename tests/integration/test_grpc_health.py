@@ -9,6 +9,7 @@ import grpc
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from supgrpc.v1 import supervisor_pb2 as pb
+from supgrpc.v1 import supervisor_pb2_grpc as pb_grpc
 
 try:
     from . import grpc_fixtures as gf
@@ -165,3 +166,39 @@ def test_program_health_check_decides_serving(grpcd: gf.Daemon) -> None:
     events.cancel()
     assert seen[-2:] == [pb.PROGRAM_HEALTH_UNHEALTHY, pb.PROGRAM_HEALTH_HEALTHY]
     assert event.program_health.namespec == "checked"
+
+
+def test_health_only_listener_needs_no_token_and_serves_nothing_else() -> None:
+    """[grpc] health_listen: what Kubernetes' native gRPC probes can reach."""
+    health_port = gf.free_port()
+    workdir = gf.short_tmpdir()
+    d = gf.Daemon(
+        workdir,
+        "[program:web]\ncommand = /bin/sleep 1000\nstartsecs = 0\n",
+        grpc_section=(
+            f"listen = unix://{workdir}/g.sock\ntoken = {gf.TOKEN}\n"
+            f"health_listen = 0.0.0.0:{health_port}\n"
+        ),
+    )
+    d.start(wait_for=None)
+    try:
+        channel = grpc.insecure_channel(f"127.0.0.1:{health_port}")
+        probe = health_pb2_grpc.HealthStub(channel)
+
+        def ready() -> bool:
+            try:
+                reply = probe.Check(health_pb2.HealthCheckRequest(service=""), timeout=2)
+            except grpc.RpcError:
+                return False
+            return bool(reply.status == SERVING)
+
+        gf.wait_until(ready, timeout=10, what="the health-only port to report SERVING")
+        reply = probe.Check(health_pb2.HealthCheckRequest(service="program:web"), timeout=5)
+        assert reply.status == SERVING
+        control = pb_grpc.SupervisorServiceStub(channel)
+        with pytest.raises(grpc.RpcError) as info:
+            control.GetState(pb.GetStateRequest(), timeout=5)
+        assert info.value.code() is grpc.StatusCode.UNIMPLEMENTED
+        channel.close()
+    finally:
+        d.stop()

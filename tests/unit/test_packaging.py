@@ -406,7 +406,11 @@ def _container(deployment: dict[str, Any]) -> dict[str, Any]:
 def test_the_probes_ask_supgrpc_cli_health_where_the_config_listens(
     image: Image, example: DaemonSpec
 ) -> None:
-    tcp_ports = {int(a.rsplit(":", 1)[1]) for a in example.grpc.listen if "://" not in a}
+    tcp_ports = {
+        int(a.rsplit(":", 1)[1])
+        for a in (*example.grpc.listen, *example.grpc.health_listen)
+        if "://" not in a
+    }
     for deployment in deployments():
         container = _container(deployment)
         assert container.get("args", image.exec_form("CMD")) == image.exec_form("CMD")

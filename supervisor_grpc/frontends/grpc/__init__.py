@@ -2,9 +2,9 @@
 
 Owns: protobuf <-> control/model translation (``convert``, ``servicer``, ``streams``), the one
 error-to-status table and the token check (``interceptors``), where and how it listens
-(``listeners``), the grpc.health.v1 statuses (``health``) and psutil figures (``resources``).
+(``listeners``), the grpc.health.v1 statuses (``health``) and /proc figures (``resources``).
 May import: control, model, errors, logstore (reader side only), the generated ``supgrpc``
-package, grpc, grpc_health, grpc_reflection, psutil.
+package, grpc, grpc_health, grpc_reflection.
 Threading: gRPC's bounded thread pool runs the handlers; they reach the loop only through
 ``control``. ``GrpcFrontend.process_changed`` is the one entry point called on the loop thread,
 and it only records a value and notifies a condition.

@@ -5,8 +5,11 @@ the one thread that applies it to grpc_health's HealthServicer.
 May import: control, model, errors, grpc_health, stdlib.
 Threading: ``process_changed`` runs on the loop thread: it stores the newest state in a dict
 under a small lock, nothing more. Everything else happens on the reporter's own thread, which
-follows the event journal (process transitions, program health results, shutdown, groups)
-with waits of at most ``WAIT_SECONDS``. ``HealthServicer.set`` must stay off the loop thread:
+follows the event journal (process transitions, program health results, shutdown, groups).
+It sleeps until the journal has a new event or is closed (the core closes it at the end of
+every run), so an idle daemon never wakes it. ``stop()`` does not need the thread to notice:
+it makes every later ``set`` a no-op at once; the thread (a daemon thread) then exits on its
+next wake-up. ``HealthServicer.set`` must stay off the loop thread:
 it writes to Watch streams, and grpc's sync server blocks a writer until the message is sent,
 so a stuck Watch client would otherwise stall the supervisor.
 
@@ -35,8 +38,9 @@ log = logging.getLogger(__name__)
 SERVING = health_pb2.HealthCheckResponse.SERVING
 NOT_SERVING = health_pb2.HealthCheckResponse.NOT_SERVING
 OVERALL = ""
-# Backstop for the journal wait: how long stop() may take to be noticed by the thread.
-WAIT_SECONDS = 1.0
+# The journal wakes waiters on every event and on close, so this is only a backstop for a
+# journal that is never closed (in-process tests): an hourly wake-up, not a poll.
+WAIT_SECONDS = 3600.0
 
 
 def program_service(namespec: str) -> str:

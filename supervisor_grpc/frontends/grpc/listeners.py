@@ -82,8 +82,8 @@ def default_socket_path(
     return f"/tmp/supgrpc-{uid}.sock"
 
 
-def _error(message: str, spec_file: str) -> ConfigError:
-    return ConfigError(message, file=spec_file or None, section="grpc", key="listen")
+def _error(message: str, spec_file: str, key: str = "listen") -> ConfigError:
+    return ConfigError(message, file=spec_file or None, section="grpc", key=key)
 
 
 def parse_address(text: str, config_file: str = "") -> Listener:
@@ -198,7 +198,12 @@ def prepare_unix_path(listener: Listener, config_file: str = "") -> None:
 
 
 def bind(
-    server: Any, listener: Listener, credentials: Any, spec: GrpcSpec, config_file: str = ""
+    server: Any,
+    listener: Listener,
+    credentials: Any,
+    spec: GrpcSpec,
+    config_file: str = "",
+    key: str = "listen",
 ) -> int:
     """Add one port to ``server``; unix sockets get ``chmod``/``chown``. Returns the port."""
     if listener.is_unix:
@@ -213,7 +218,7 @@ def bind(
         port = 0
     if not port:
         raise _error(
-            f"cannot listen on {listener.address}: {_why_bind_fails(listener)}", config_file
+            f"cannot listen on {listener.address}: {_why_bind_fails(listener)}", config_file, key
         )
     if listener.unix_path is not None:
         try:

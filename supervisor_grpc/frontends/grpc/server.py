@@ -35,6 +35,8 @@ log = logging.getLogger(__name__)
 # there are threads: unary control RPCs (start/stop/status) always find a free thread.
 POOL_THREADS = 16
 STREAM_SLOTS = 8
+# The health-only listener answers probes: Check is instant, Watch holds a thread.
+HEALTH_THREADS = 4
 # How long stop() lets in-flight RPCs finish; followers notice the stop flag sooner (within
 # streams.FOLLOW_WAIT_SECONDS) and end their streams cleanly first.
 STOP_GRACE_SECONDS = 1.0
@@ -62,8 +64,10 @@ class GrpcFrontend:
         stopping: threading.Event,
         sockets: list[tuple[str, int | None]],
         addresses: list[str],
+        health_server: Any = None,
     ) -> None:
         self._server = server
+        self._health_server = health_server
         self._executor = executor
         self._reporter = reporter
         self._stopping = stopping
@@ -83,6 +87,8 @@ class GrpcFrontend:
         self._stopping.set()
         self._reporter.stop()
         done = self._server.stop(STOP_GRACE_SECONDS)
+        if self._health_server is not None:
+            self._health_server.stop(0)
         done.wait(STOP_GRACE_SECONDS + 0.5)
         self._executor.shutdown(wait=False, cancel_futures=True)
         for path, inode in self._sockets:
@@ -140,4 +146,44 @@ def start_grpc(control: Control, spec: DaemonSpec, listen: tuple[str, ...]) -> G
         raise
     shown = [listener.address for listener in listeners]
     log.info("gRPC listening on %s", ", ".join(shown))
-    return GrpcFrontend(server, executor, reporter, stopping, sockets, shown)
+    try:
+        health_server = _start_health_only(spec, health_servicer, sockets)
+    except BaseException:
+        reporter.stop()
+        server.stop(None)
+        executor.shutdown(wait=False)
+        for path, inode in sockets:
+            net.remove_socket(path, inode)
+        raise
+    return GrpcFrontend(server, executor, reporter, stopping, sockets, shown, health_server)
+
+
+def _start_health_only(
+    spec: DaemonSpec, servicer: health.HealthServicer, sockets: list[tuple[str, int | None]]
+) -> Any:
+    """``[grpc] health_listen``: grpc.health.v1 alone, without a token or TLS.
+
+    Kubernetes' native gRPC probes and most load balancers cannot send a bearer token or a
+    client certificate, and health statuses reveal nothing that needs one; the control RPCs
+    are simply not served on these ports.
+    """
+    gspec = spec.grpc
+    if not gspec.health_listen:
+        return None
+    listeners = [net.parse_address(a, spec.config_file) for a in gspec.health_listen]
+    server = grpc.server(
+        ThreadPoolExecutor(max_workers=HEALTH_THREADS, thread_name_prefix="grpc-health"),
+        options=SERVER_OPTIONS,
+    )
+    health_pb2_grpc.add_HealthServicer_to_server(servicer, server)
+    try:
+        for listener in listeners:
+            net.bind(server, listener, None, gspec, spec.config_file, key="health_listen")
+            if listener.unix_path is not None:
+                sockets.append((listener.unix_path, net.socket_inode(listener.unix_path)))
+        server.start()
+    except BaseException:
+        server.stop(None)
+        raise
+    log.info("gRPC health only on %s", ", ".join(x.address for x in listeners))
+    return server

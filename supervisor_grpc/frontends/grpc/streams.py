@@ -26,8 +26,11 @@ from .interceptors import Abort
 T = TypeVar("T")
 
 # Bytes read from one channel per turn: bounded so one busy channel cannot starve the others
-# in a multiplexed stream, and well under gRPC's 4 MiB default message limit.
-CHUNK_BYTES = 64 * 1024
+# in a multiplexed stream, and well under gRPC's 4 MiB default message limit. As large as the
+# channel's ring (1 MiB): grpcio's sync server sends one message per stream at a time, so the
+# message count, not the bytes, bounds a follower (64 KiB messages capped one at ~30 MiB/s and
+# it mostly saw gaps under heavy output; 1 MiB takes a whole ring's worth per send).
+CHUNK_BYTES = 1 << 20
 # Records read from the journal per turn.
 EVENT_BATCH = 256
 # The longest a follower waits before re-checking cancellation and shutdown. Bounds how long

@@ -22,8 +22,8 @@ from contextlib import contextmanager
 from typing import Any
 
 from ...control import ActionResult, Control, parse_signal
-from ...errors import NoFile, NoSuchProcess, ShuttingDown, SupervisorError
-from ...model import SIGNALLABLE_STATES, Channel, DaemonState
+from ...errors import NoFile, NoSuchProcess, SupervisorError
+from ...model import SIGNALLABLE_STATES, Channel
 from .codec import capped_int, log_text
 from .faults import Faults, RpcFault, from_error
 from .structs import (
@@ -62,11 +62,10 @@ class SupervisorNamespace:
     def check(self) -> None:
         if self.restarting.is_set():
             raise RpcFault(Faults.SHUTDOWN_STATE)
-        try:
-            state = self.control.daemon_info().state
-        except ShuttingDown:
-            raise RpcFault(Faults.SHUTDOWN_STATE) from None
-        if state < DaemonState.RUNNING:
+        # From the mood the loop journals, not a loop round trip: a call that then asks the
+        # loop for its answer costs one trip, not two. A call racing a shutdown still gets
+        # SHUTDOWN_STATE from the ShuttingDown its own loop job raises (see _faults).
+        if self.control.shutting_down():
             raise RpcFault(Faults.SHUTDOWN_STATE)
 
     # ---- the daemon ---------------------------------------------------------------------
