@@ -3,8 +3,8 @@
 A program with ``healthcheck_*`` is STARTING (health) when it enters RUNNING; a check runs every
 ``interval``; a pass makes it HEALTHY; ``retries`` consecutive failures (not counted during
 ``start_period``) make it UNHEALTHY. Nothing here blocks the loop: command checks are children
-spawned and reaped like any other (the reaper stays the only waiter), TCP/HTTP probes run on a
-worker thread and report back through the inbox.
+spawned and reaped like any other (the reaper stays the only waiter); TCP/HTTP probes are
+runtime I/O (runtime/probes.py) that the daemon runs on a worker and answers through the inbox.
 
 Loop thread only (the probe functions themselves run on the worker thread).
 """
@@ -15,9 +15,6 @@ import dataclasses
 import functools
 import heapq
 import itertools
-import socket
-import urllib.error
-import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Protocol
@@ -29,12 +26,11 @@ from .process import Process
 OUTPUT_BYTES = 4096
 
 
-class Offloader(Protocol):
-    """Runs ``fn`` off the loop thread, then ``done(result)`` back on the loop thread."""
+class Prober(Protocol):
+    """Runs a TCP/HTTP probe off the loop thread, then calls ``done((ok, text))`` back on the
+    loop thread (the runtime's probes, on a worker, answering through the inbox)."""
 
-    def __call__(
-        self, fn: Callable[[], tuple[bool, str]], done: Callable[[tuple[bool, str]], None]
-    ) -> None: ...
+    def __call__(self, spec: HealthSpec, done: Callable[[tuple[bool, str]], None]) -> None: ...
 
 
 @dataclass(eq=False)
@@ -50,27 +46,6 @@ class HealthState:
     generation: int = 0  # bumped on every (re)start so stale results are ignored
 
 
-def probe_tcp(target: str, timeout: float) -> tuple[bool, str]:
-    host, _, port = target.rpartition(":")
-    try:
-        with socket.create_connection((host.strip("[]"), int(port)), timeout=timeout):
-            return True, f"connected to {target}"
-    except OSError as exc:
-        return False, f"tcp {target}: {exc.strerror or exc}"
-
-
-def probe_http(url: str, timeout: float) -> tuple[bool, str]:
-    try:
-        with urllib.request.urlopen(url, timeout=timeout) as response:
-            code = response.status
-    except urllib.error.HTTPError as exc:
-        return False, f"http {url}: status {exc.code}"
-    except (OSError, ValueError) as exc:
-        reason = getattr(exc, "reason", exc)
-        return False, f"http {url}: {reason}"
-    return 200 <= code < 300, f"http {url}: status {code}"
-
-
 class HealthMonitor:
     """Schedules and runs checks; tells the core when a program's health changes."""
 
@@ -79,14 +54,14 @@ class HealthMonitor:
         *,
         spawn_check: Callable[[Process, HealthSpec], int],
         kill_check: Callable[[int], None],
-        offload: Offloader | None,
+        prober: Prober | None,
         on_change: Callable[[Process, Health], None],
         clock: Callable[[], float],
     ) -> None:
         self.clock = clock
         self.spawn_check = spawn_check
         self.kill_check = kill_check
-        self.offload = offload
+        self.prober = prober
         self.on_change = on_change
         self.states: dict[Process, HealthState] = {}
         self.check_pids: dict[int, Process] = {}
@@ -173,16 +148,12 @@ class HealthMonitor:
             st.check_output.clear()
             self.check_pids[pid] = proc
             return
-        if self.offload is None:
+        if self.prober is None:
             self.result(proc, generation, False, "no worker available for network checks", now)
             return
-        probe = probe_tcp if spec.kind is HealthKind.TCP else probe_http
-        self.offload(
-            functools.partial(probe, spec.target, spec.timeout),
-            functools.partial(self._offloaded_result, proc, generation),
-        )
+        self.prober(spec, functools.partial(self._probed, proc, generation))
 
-    def _offloaded_result(self, proc: Process, generation: int, res: tuple[bool, str]) -> None:
+    def _probed(self, proc: Process, generation: int, res: tuple[bool, str]) -> None:
         self.result(proc, generation, res[0], res[1], None)
 
     def _timed_out(self, proc: Process, st: HealthState, now: float) -> None:

@@ -124,7 +124,7 @@ class Supervisor(ExtensionsMixin, ReloadMixin):
         self.health = HealthMonitor(
             spawn_check=self._spawn_check,
             kill_check=self._kill_check,
-            offload=None,
+            prober=None,
             on_change=self._on_health_change,
             clock=clock,
         )

@@ -25,11 +25,12 @@ from ..model import (
     DaemonState,
     GroupKind,
     GroupSpec,
+    HealthSpec,
     LogSpec,
     ProcessState,
     ProgramSpec,
 )
-from ..runtime import reaper, signals
+from ..runtime import probes, reaper, signals
 from ..runtime.inbox import Inbox
 from ..runtime.loop import Loop
 from ..runtime.pipes import Pipes
@@ -278,7 +279,7 @@ class App:
             loop.add_reader(signal_fd, lambda _fd: self._on_signals(intake.read()))
         core.listeners.append(self._on_transition)
         offload_pool = concurrent.futures.ThreadPoolExecutor(2, thread_name_prefix="supgrpc-probe")
-        core.health.offload = functools.partial(_offload, offload_pool, inbox)
+        core.health.prober = functools.partial(_probe_on_worker, offload_pool, inbox)
         if spec.forward_output != "off":
             core.forwarder = self._stdio
         # 7. Groups (log files open now, so a bad path fails before anything starts).
@@ -433,10 +434,10 @@ class _EchoStream:
         pass
 
 
-def _offload(
+def _probe_on_worker(
     pool: concurrent.futures.ThreadPoolExecutor,
     inbox: Inbox,
-    fn: Callable[[], tuple[bool, str]],
+    spec: HealthSpec,
     done: Callable[[tuple[bool, str]], None],
 ) -> None:
     """Run a network health probe on a worker; hand its result back to the loop."""
@@ -452,7 +453,7 @@ def _offload(
             pass  # shutting down: nobody needs the answer
 
     try:
-        pool.submit(fn).add_done_callback(finished)
+        pool.submit(probes.probe, spec).add_done_callback(finished)
     except RuntimeError:
         pass  # pool already shut down
 

@@ -35,15 +35,15 @@ def tick(core: Supervisor, rt: FakeRuntime, t: float) -> None:
     core.service(t)
 
 
-class FakeOffload:
+class FakeProber:
     """Holds network probes until the test answers them."""
 
     def __init__(self) -> None:
         self.pending: list[Callable[[tuple[bool, str]], None]] = []
+        self.asked: list[HealthSpec] = []
 
-    def __call__(
-        self, fn: Callable[[], tuple[bool, str]], done: Callable[[tuple[bool, str]], None]
-    ) -> None:
+    def __call__(self, spec: HealthSpec, done: Callable[[tuple[bool, str]], None]) -> None:
+        self.asked.append(spec)
         self.pending.append(done)
 
     def answer(self, ok: bool, text: str = "") -> None:
@@ -131,8 +131,8 @@ def test_network_check_failures_make_unhealthy_after_retries_and_restart() -> No
         HealthKind.TCP, "127.0.0.1:1", interval=1, timeout=1, retries=2, unhealthy_action="restart"
     )
     core, rt = make_with(single("api", startsecs=0, health=check))
-    offload = FakeOffload()
-    core.health.offload = offload
+    offload = FakeProber()
+    core.health.prober = offload
     seen: list[Health] = []
     core.health_listeners.append(lambda p, h: seen.append(h))
     core.autostart()
@@ -155,8 +155,8 @@ def test_network_check_failures_make_unhealthy_after_retries_and_restart() -> No
 def test_failures_during_start_period_do_not_count() -> None:
     check = HealthSpec(HealthKind.TCP, "h:1", interval=1, timeout=1, retries=1, start_period=5)
     core, rt = make_with(single("api", startsecs=0, health=check))
-    offload = FakeOffload()
-    core.health.offload = offload
+    offload = FakeProber()
+    core.health.prober = offload
     core.autostart()
     tick(core, rt, 1.0)
     offload.answer(False)
