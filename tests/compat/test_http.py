@@ -46,10 +46,11 @@ def post(
 
 
 def read_response(s: socket.socket) -> tuple[int, dict[str, str], bytes]:
-    """One Content-Length response from ``s``."""
+    """One Content-Length response from ``s``, consuming nothing of the next one (pipelined
+    responses can arrive in one segment): the head byte by byte, then exactly the body."""
     data = b""
-    while b"\r\n\r\n" not in data:
-        more = s.recv(65536)
+    while not data.endswith(b"\r\n\r\n"):
+        more = s.recv(1)
         if not more:
             raise EOFError(data)
         data += more
@@ -59,7 +60,7 @@ def read_response(s: socket.socket) -> tuple[int, dict[str, str], bytes]:
     headers = {k.lower(): v.strip() for k, _, v in (x.partition(":") for x in lines[1:])}
     length = int(headers.get("content-length", "0"))
     while len(rest) < length:
-        more = s.recv(65536)
+        more = s.recv(length - len(rest))
         if not more:
             break
         rest += more
