@@ -312,8 +312,9 @@ class ResourceUsage(_message.Message):
     RSS_BYTES_FIELD_NUMBER: _builtins.int
     CHILDREN_FIELD_NUMBER: _builtins.int
     cpu_percent: _builtins.float
-    """CPU use in percent of one CPU since the previous query of this process by any client;
-    the first query reports the average over the process's life. May exceed 100.
+    """CPU use in percent of one CPU between the two latest samples of this process (samples
+    are taken at most once a second, when a client asks); the first sample reports the
+    average over the process's life. May exceed 100.
     """
     rss_bytes: _builtins.int
     """Resident set size in bytes."""
