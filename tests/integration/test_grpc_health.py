@@ -20,9 +20,11 @@ pytestmark = pytest.mark.integration
 
 SERVING = health_pb2.HealthCheckResponse.SERVING
 NOT_SERVING = health_pb2.HealthCheckResponse.NOT_SERVING
+# Takes a few seconds to stop, so the test has a wide window in which the init is shutting
+# down but still answering (0.5 s was too narrow on a loaded machine).
 SLOW_STOP = """
     import signal, sys, time
-    signal.signal(signal.SIGTERM, lambda *a: (time.sleep(0.5), sys.exit(0)))
+    signal.signal(signal.SIGTERM, lambda *a: (time.sleep(3), sys.exit(0)))
     time.sleep(1000)
 """
 
@@ -119,7 +121,9 @@ def test_added_group_gets_a_status(grpcd: gf.Daemon) -> None:
 def test_init_is_not_serving_while_shutting_down() -> None:
     workdir = gf.short_tmpdir()
     slow = gf.script(workdir, "slow_stop", SLOW_STOP)
-    d = gf.Daemon(workdir, f"[program:slow]\ncommand = {slow}\nstartsecs = 0\n")
+    d = gf.Daemon(
+        workdir, f"[program:slow]\ncommand = {slow}\nstartsecs = 0\nstopwaitsecs = 10\n"
+    )
     d.start()
     try:
         stub = d.stub()
@@ -129,7 +133,7 @@ def test_init_is_not_serving_while_shutting_down() -> None:
         gf.wait_until(
             lambda: _check(d, "") == NOT_SERVING, timeout=5, what="the init to report NOT_SERVING"
         )
-        assert d.wait_exit(10) == 0
+        assert d.wait_exit(15) == 0
     finally:
         d.close()
 
