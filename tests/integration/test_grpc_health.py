@@ -21,7 +21,8 @@ pytestmark = pytest.mark.integration
 SERVING = health_pb2.HealthCheckResponse.SERVING
 NOT_SERVING = health_pb2.HealthCheckResponse.NOT_SERVING
 # Takes a few seconds to stop, so the test has a wide window in which the init is shutting
-# down but still answering (0.5 s was too narrow on a loaded machine).
+# down but still answering (0.5 s was too narrow on a loaded machine). startsecs=1 makes
+# RUNNING mean "the SIGTERM handler is installed": Python needs a moment to get there.
 SLOW_STOP = """
     import signal, sys, time
     signal.signal(signal.SIGTERM, lambda *a: (time.sleep(3), sys.exit(0)))
@@ -122,7 +123,7 @@ def test_init_is_not_serving_while_shutting_down() -> None:
     workdir = gf.short_tmpdir()
     slow = gf.script(workdir, "slow_stop", SLOW_STOP)
     d = gf.Daemon(
-        workdir, f"[program:slow]\ncommand = {slow}\nstartsecs = 0\nstopwaitsecs = 10\n"
+        workdir, f"[program:slow]\ncommand = {slow}\nstartsecs = 1\nstopwaitsecs = 10\n"
     )
     d.start()
     try:
