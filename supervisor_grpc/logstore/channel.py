@@ -92,6 +92,10 @@ class LogChannel:
             data = strip_ansi(data)
         if not data:
             return
+        # Ring first, file second: a byte found in the file is then always already in the
+        # ring, which lets a reader that starts from the file and follows the ring (the
+        # /logtail head) tell exactly which bytes it has seen.
+        self._ring.append(data)
         sink = self._sink
         if sink is not None:
             try:
@@ -99,7 +103,6 @@ class LogChannel:
             except OSError as exc:
                 self.write_errors += 1
                 self.last_write_error = exc
-        self._ring.append(data)
 
     def close(self) -> None:
         sink = self._sink

@@ -402,3 +402,23 @@ def test_auto_naming_and_cleanup(tmp_path: Path) -> None:
         "x-stdout---sup-dir.log",
     ]
     assert cleanup_auto_logs(str(tmp_path / "nope"), "sup") == 0
+
+
+def test_a_byte_reaches_the_ring_before_the_file(tmp_path: Path) -> None:
+    """The /logtail head relies on it: what a reader finds in the file is already in the
+    ring, so "ring still empty after reading the file" proves the file held nothing new."""
+    ch = LogChannel("p", LogSpec(path=str(tmp_path / "p.log")))
+    ch.open()
+    assert ch._sink is not None
+    real_write = ch._sink.write
+    seen_at_file_write: list[int] = []
+
+    def spy(data: bytes) -> None:
+        seen_at_file_write.append(ch.end_offset)
+        real_write(data)
+
+    ch._sink.write = spy  # type: ignore[method-assign]
+    ch.write(b"one\n")
+    ch.write(b"two\n")
+    assert seen_at_file_write == [4, 8]
+    ch.close()

@@ -132,16 +132,20 @@ def stream(
 def _start(channel: LogChannel) -> tuple[int, bytes]:
     """Where to start following, and any bytes to send first.
 
-    The head and what follows must come from one source, or a chunk can be sent twice (the
-    loop writes the file and the ring one after the other). So once this run has written
-    anything, the head is the ring's last HEAD_BYTES and following starts there; only while
-    the ring is empty (a fresh start over an old file) is the head read from the file.
+    The head and what follows must come from one source, or a chunk can be sent twice. So
+    once this run has written anything, the head is the ring's last HEAD_BYTES and following
+    starts there; only while the ring is empty (a fresh start over an old file) is the head
+    read from the file.
     """
+    if channel.end_offset == 0:
+        head, _, _ = channel.tail_file(0, HEAD_BYTES)
+        # The channel appends to its ring before its file: if the ring is still empty now,
+        # the file held nothing of this run when we read it, so following from 0 repeats
+        # nothing. Otherwise a chunk raced us: forget the file, use the ring alone.
+        if channel.end_offset == 0:
+            return 0, head
     end = channel.end_offset
-    if end > 0:
-        return max(channel.start_offset, end - HEAD_BYTES), b""
-    head, _, _ = channel.tail_file(0, HEAD_BYTES)
-    return 0, head
+    return max(channel.start_offset, end - HEAD_BYTES), b""
 
 
 def _mtime(path: str) -> str:
