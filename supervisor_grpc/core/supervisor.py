@@ -66,6 +66,8 @@ from .reload import ReloadMixin
 
 log = logging.getLogger("supgrpc")
 S = ProcessState
+# A second shutdown request escalates to SIGKILL only this long after the first.
+ESCALATE_AFTER_SECONDS = 1.0
 Listener = Callable[[Process, Publish], None]
 
 
@@ -119,6 +121,7 @@ class Supervisor(ExtensionsMixin, ReloadMixin):
         self._continuations: list[tuple[list[Process], Callable[[], None]]] = []
         self._shutdown_level: int | None = None
         self.exit_code = 0
+        self._shutdown_mono = 0.0
         self.forwarder: Forwarder | None = None
         self.health_listeners: list[Callable[[Process, Health], None]] = []
         self.health = HealthMonitor(
@@ -570,11 +573,16 @@ class Supervisor(ExtensionsMixin, ReloadMixin):
         """Stop everything in reverse priority order, then let the loop finish.
 
         A second request while already shutting down SIGKILLs what is still stopping, as
-        uvicorn treats a second Ctrl-C. ``level`` is the log level of ``reason`` (supervisor
-        logs exit requests as warnings; an expected end, such as single-command mode's
-        command exiting, is not one).
+        uvicorn treats a second Ctrl-C, but only from ESCALATE_AFTER_SECONDS on: one signal is
+        often delivered twice at once (GNU timeout, for one, signals us and our process
+        group), and that must not cut an orderly stop short. ``level`` is the log level of
+        ``reason`` (supervisor logs exit requests as warnings; an expected end, such as
+        single-command mode's command exiting, is not one).
         """
         if self.mood is DaemonState.SHUTDOWN:
+            if self.clock() - self._shutdown_mono < ESCALATE_AFTER_SECONDS:
+                log.info("%s: already shutting down", reason)
+                return
             log.warning("%s: killing remaining programs", reason)
             for proc in self.processes.values():
                 m = proc.machine
@@ -587,6 +595,7 @@ class Supervisor(ExtensionsMixin, ReloadMixin):
         if exit_code is not None:
             self.exit_code = exit_code
         self.mood = DaemonState.SHUTDOWN
+        self._shutdown_mono = self.clock()
         self.journal.append(
             Event("daemon_state", self.clock(), daemon_state=DaemonState.SHUTDOWN, reason=reason)
         )

@@ -333,8 +333,18 @@ def test_second_shutdown_request_sigkills_what_is_stopping() -> None:
     core, rt = make(single("a", startsecs=0, stopwaitsecs=100))
     core.autostart()
     core.request_shutdown("first")
+    rt.now = 1.0
     core.request_shutdown("second")
     assert rt.kills[-1][1] == signal.SIGKILL
+
+
+def test_a_duplicate_shutdown_signal_at_once_does_not_escalate() -> None:
+    core, rt = make(single("a", startsecs=0, stopwaitsecs=100))
+    core.autostart()
+    core.request_shutdown("first")
+    rt.now = 0.01  # e.g. GNU timeout signals us and our process group
+    core.request_shutdown("again")
+    assert [k[1] for k in rt.kills] == [signal.SIGTERM]
 
 
 def test_update_restarts_changed_keeps_unchanged_adds_and_removes() -> None:
