@@ -60,6 +60,7 @@ from ..model import (
 )
 from .extensions import ExtensionsMixin
 from .health import HealthMonitor
+from .pipes_io import PipesMixin
 from .ports import Clock, Pipes, Reactor, Reaper, Spawner
 from .process import Process
 from .reload import ReloadMixin
@@ -80,7 +81,7 @@ class ActionOutcome:
     waiter: Future[bool] | None = None
 
 
-class Supervisor(ExtensionsMixin, ReloadMixin):
+class Supervisor(PipesMixin, ExtensionsMixin, ReloadMixin):
     def __init__(
         self,
         spec: DaemonSpec,
@@ -331,47 +332,6 @@ class Supervisor(ExtensionsMixin, ReloadMixin):
         except OSError as exc:
             raise Failed(f"{proc.namespec}: {exc}")
 
-    def send_stdin(self, proc: Process, data: bytes) -> None:
-        self._check_running()
-        m = proc.machine
-        if not m.pid or m.state is S.STOPPING or proc.stdin_fd is None:
-            raise NotRunning(proc.namespec)
-        proc.stdin_buffer += data
-        self._flush_stdin(proc)
-
-    def _flush_stdin(self, proc: Process) -> None:
-        fd = proc.stdin_fd
-        if fd is None:
-            proc.stdin_buffer.clear()
-            return
-        try:
-            while proc.stdin_buffer:
-                n = self.pipes.write(fd, bytes(proc.stdin_buffer[: 1 << 16]))
-                if n == 0:
-                    break
-                del proc.stdin_buffer[:n]
-        except OSError:
-            proc.stdin_buffer.clear()
-            self._close_stdin(proc)
-            raise NoFile(f"{proc.namespec}: stdin is closed")
-        if proc.stdin_buffer:
-            self.reactor.remove(fd)
-            self.reactor.add_writer(fd, functools.partial(self._on_stdin_writable, proc))
-        else:
-            self.reactor.remove(fd)
-
-    def _on_stdin_writable(self, proc: Process, _fd: int) -> None:
-        try:
-            self._flush_stdin(proc)
-        except NoFile:
-            log.debug("stdin of %s closed while writing", proc.namespec)
-
-    def _close_stdin(self, proc: Process) -> None:
-        if proc.stdin_fd is not None:
-            self.reactor.remove(proc.stdin_fd)
-            self.pipes.close(proc.stdin_fd)
-            proc.stdin_fd = None
-
     # ---- the loop's entry points -----------------------------------------------------------
 
     def service(self, now: float) -> float | None:
@@ -403,43 +363,6 @@ class Supervisor(ExtensionsMixin, ReloadMixin):
 
     def _is_live(self, proc: Process) -> bool:
         return self.processes.get((proc.group, proc.name)) is proc
-
-    def on_readable(self, fd: int) -> None:
-        owner = self._fd_owner.get(fd)
-        if owner is None:
-            self.reactor.remove(fd)
-            return
-        data = self.pipes.read(fd)
-        if data is None:
-            return
-        if data:
-            self._record(owner[0], owner[1], data)
-        else:
-            self._close_output(fd)
-
-    def _record(self, proc: Process, channel: LogChannel, data: bytes) -> None:
-        channel.write(data)
-        if self.forwarder is not None:
-            self.forwarder.feed(proc.name, channel.channel, data)
-
-    def _close_output(self, fd: int) -> None:
-        self.reactor.remove(fd)
-        self.pipes.close(fd)
-        owner = self._fd_owner.pop(fd, None)
-        if owner is not None and self.forwarder is not None:
-            self.forwarder.flush(owner[0].name, owner[1].channel)
-
-    def _drain(self, fd: int) -> None:
-        """Read everything the child left in the pipe (its last words) before its exit."""
-        owner = self._fd_owner.get(fd)
-        while owner is not None:
-            data = self.pipes.read(fd)
-            if data is None:
-                return  # a grandchild still holds the pipe: keep following it
-            if not data:
-                self._close_output(fd)
-                return
-            self._record(owner[0], owner[1], data)
 
     def _on_reaped(self, pid: int, status: ExitStatus, now: float) -> None:
         self.spawner.release(pid, status)
