@@ -19,6 +19,7 @@ from collections.abc import Callable
 
 from ..errors import ConfigError
 from ..model import DaemonSpec, ExitStatus
+from ..runtime import tree
 
 log = logging.getLogger("supgrpc")
 
@@ -123,11 +124,8 @@ def set_parent_death_signal(signum: int) -> None:
 
 
 def _children() -> list[int]:
-    try:
-        with open(f"/proc/{os.getpid()}/task/{os.getpid()}/children") as f:
-            return [int(p) for p in f.read().split()]
-    except OSError:
-        return []
+    """Our live children (orphans re-parented to us included), every thread's."""
+    return tree.children(os.getpid())
 
 
 def sweep_descendants(
