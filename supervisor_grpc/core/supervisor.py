@@ -527,10 +527,24 @@ class Supervisor(PipesMixin, ExtensionsMixin, ReloadMixin):
         self._advance_shutdown()
 
     def _advance_shutdown(self) -> None:
-        unstopped = [p for p in self.processes.values() if p.machine.state not in STOPPED_STATES]
-        if not unstopped:
-            self.finished = True
-            return
+        """Stop the next priority level, and keep going while stops complete at once.
+
+        A program held by a dependency (or already stopped) stops synchronously, with no exit
+        or deadline to wake the loop afterwards; so one call must carry the shutdown as far
+        as it can go now, or an init whose last programs were all held sleeps forever.
+        """
+        while True:
+            unstopped = [
+                p for p in self.processes.values() if p.machine.state not in STOPPED_STATES
+            ]
+            if not unstopped:
+                self.finished = True
+                return
+            if not self._stop_next_level(unstopped):
+                return
+
+    def _stop_next_level(self, unstopped: list[Process]) -> bool:
+        """Ask the next level to stop; True when all of it stopped at once (go on)."""
         # A program stops only once everything that depends on it has stopped; among those
         # that may stop, the highest priority goes first, equal priorities together.
         stoppable = [
@@ -550,6 +564,7 @@ class Supervisor(PipesMixin, ExtensionsMixin, ReloadMixin):
         if waiting and self._shutdown_level != level:
             self._shutdown_level = level
             log.info("waiting for %s to die", ", ".join(sorted(waiting)))
+        return not waiting
 
     def _forget_process(self, proc: Process) -> None:
         """Drop a removed group's process: pipes, stdin, log files, health state."""
