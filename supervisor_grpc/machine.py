@@ -36,10 +36,17 @@ Allowed transitions (``TRANSITIONS``)::
     FATAL    -> STARTING
     UNKNOWN  -> STOPPED
 
+STARTING has three phases that supervisor tells apart by looking at ``pid`` (``Phase``):
+``WAITING`` (held by ``depends_on``: no ``Spawn`` yet), ``SPAWNING`` (``Spawn`` emitted, not
+yet answered) and ``STARTING`` (a pid, the startsecs clock running). ``handle`` dispatches
+through ``HANDLERS``, keyed by (phase, input type); a pair that is not in the table is a bug
+and raises ``InvalidTransition`` before anything is mutated. Requests that the phase refuses
+(start while RUNNING, stop while STOPPED) are in the table too, raising supervisor's errors.
+
 Dependencies (an extension): while ``deps_ready`` is False (the core sets it from the
-``depends_on`` programs' states), a start enters STARTING without a ``Spawn`` and ``waiting``
-is set; ``DependenciesReady`` then emits the ``Spawn`` and starts the startsecs clock. A stop
-while waiting goes STARTING -> STOPPED, since there is nothing to signal.
+``depends_on`` programs' states), a start enters WAITING; ``DependenciesReady`` then emits the
+``Spawn`` and starts the startsecs clock. A stop while waiting goes STARTING -> STOPPED, since
+there is nothing to signal.
 
 Desired state (``restart_allowed``, ``start_after_stop``) is kept apart from the observed
 ``state``: the core clears ``restart_allowed`` while the daemon shuts down, so nothing is
@@ -53,7 +60,9 @@ Deliberate differences from supervisor, each a fix users asked for:
 
 from __future__ import annotations
 
+import enum
 import signal
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from .errors import AlreadyStarted, Failed, NotRunning
@@ -93,6 +102,38 @@ def backoff_delay(spec: ProgramSpec, attempt: int) -> float:
 
 class InvalidTransition(Exception):
     """A bug: an input arrived that the current state cannot accept. Nothing was mutated."""
+
+
+class Phase(enum.Enum):
+    """The observed state, with STARTING split where the rules differ (see the module doc)."""
+
+    STOPPED = enum.auto()
+    WAITING = enum.auto()
+    SPAWNING = enum.auto()
+    STARTING = enum.auto()
+    RUNNING = enum.auto()
+    BACKOFF = enum.auto()
+    STOPPING = enum.auto()
+    EXITED = enum.auto()
+    FATAL = enum.auto()
+    UNKNOWN = enum.auto()
+
+
+PHASE_STATE: dict[Phase, ProcessState] = {
+    Phase.STOPPED: S.STOPPED,
+    Phase.WAITING: S.STARTING,
+    Phase.SPAWNING: S.STARTING,
+    Phase.STARTING: S.STARTING,
+    Phase.RUNNING: S.RUNNING,
+    Phase.BACKOFF: S.BACKOFF,
+    Phase.STOPPING: S.STOPPING,
+    Phase.EXITED: S.EXITED,
+    Phase.FATAL: S.FATAL,
+    Phase.UNKNOWN: S.UNKNOWN,
+}
+
+# The phase each state is entered in; STARTING is entered as WAITING or SPAWNING by _spawn.
+_ENTERED_PHASE = {state: phase for phase, state in PHASE_STATE.items() if phase.name == state.name}
 
 
 # ---- inputs -------------------------------------------------------------------------------
@@ -200,7 +241,7 @@ class ProcessMachine:
 
     def __init__(self, spec: ProgramSpec) -> None:
         self.spec = spec
-        self.state = S.STOPPED
+        self.phase = Phase.STOPPED
         self.pid = 0
         self.backoff = 0
         self.start_mono: float | None = None
@@ -208,21 +249,31 @@ class ProcessMachine:
         self.exit_status: ExitStatus | None = None
         self.spawn_error = ""
         self.expected = True
+        # Desired state, apart from the observed phase: may it (re)spawn by itself, and was a
+        # start asked for while it was stopping (carried out once it has stopped).
         self.restart_allowed = True
         self.start_after_stop = False
         self._delay = 0.0
         self.deps_ready = True
-        self.waiting = False
 
     # -- queries --
 
     @property
+    def state(self) -> ProcessState:
+        return PHASE_STATE[self.phase]
+
+    @property
+    def waiting(self) -> bool:
+        """Held in STARTING by ``depends_on``: nothing was spawned yet."""
+        return self.phase is Phase.WAITING
+
+    @property
     def deadline(self) -> float | None:
-        if self.state is S.STARTING and self.pid and self.start_mono is not None:
+        if self.phase is Phase.STARTING and self.start_mono is not None:
             return self.start_mono + self.spec.startsecs
-        if self.state is S.BACKOFF and self.restart_allowed:
+        if self.phase is Phase.BACKOFF and self.restart_allowed:
             return self._delay
-        if self.state is S.STOPPING:
+        if self.phase is Phase.STOPPING:
             return self._delay
         return None
 
@@ -240,112 +291,106 @@ class ProcessMachine:
     # -- the one entry point --
 
     def handle(self, event: Input, now: float) -> list[Effect]:
-        if isinstance(event, Tick):
-            return self._on_tick(now)
-        if isinstance(event, StartRequested):
-            return self._on_start(now)
-        if isinstance(event, StopRequested):
-            return self._on_stop(now)
-        if isinstance(event, Spawned):
-            return self._on_spawned(event.pid, now)
-        if isinstance(event, SpawnFailed):
-            return self._on_spawn_failed(event.reason, now)
-        if isinstance(event, Exited):
-            return self._on_exited(event.status, now)
-        if isinstance(event, DependenciesReady):
-            return self._on_deps_ready(now)
-        if isinstance(event, KillFailed):
-            return self._on_kill_failed(event.reason)
-        raise InvalidTransition(f"unknown input {event!r}")
+        handler = HANDLERS.get((self.phase, type(event)))
+        if handler is None:
+            raise InvalidTransition(
+                f"{self.spec.name}: {type(event).__name__} in {self.phase.name}"
+            )
+        return handler(self, event, now)
 
     # -- requests --
 
-    def _on_start(self, now: float) -> list[Effect]:
-        name = self.spec.name
-        if self.state in (S.STARTING, S.RUNNING, S.BACKOFF):
-            raise AlreadyStarted(name)
-        if self.state is S.UNKNOWN:
-            raise Failed(f"{name} is in an unknown state")
-        if self.state is S.STOPPING:
-            self.start_after_stop = True
-            return []
+    def _start(self, event: Input, now: float) -> list[Effect]:
         self.backoff = 0
         return self._spawn(now)
 
-    def _on_deps_ready(self, now: float) -> list[Effect]:
-        if not (self.state is S.STARTING and self.waiting):
-            return []
-        self.waiting = False
+    def _already_started(self, event: Input, now: float) -> list[Effect]:
+        raise AlreadyStarted(self.spec.name)
+
+    def _start_unknown(self, event: Input, now: float) -> list[Effect]:
+        raise Failed(f"{self.spec.name} is in an unknown state")
+
+    def _start_after_stop(self, event: Input, now: float) -> list[Effect]:
+        self.start_after_stop = True
+        return []
+
+    def _on_deps_ready(self, event: Input, now: float) -> list[Effect]:
+        self.phase = Phase.SPAWNING
         self.deps_ready = True
         self.start_mono = now
         return [Spawn()]
 
-    def _on_stop(self, now: float) -> list[Effect]:
-        if self.state is S.STARTING and self.waiting:
-            self.waiting = False
-            return [self._enter(S.STOPPED, message="", level="info")]
-        if self.state is S.BACKOFF:
-            return [self._enter(S.STOPPED, message="", level="info")]
-        if self.state in (S.RUNNING, S.STARTING):
-            if not self.pid:
-                # The core answers Spawn before anything else; Kill(0, ...) would signal
-                # the daemon's own process group.
-                raise InvalidTransition(f"{self.spec.name}: stop before Spawn was answered")
-            self._delay = now + self.spec.stopwaitsecs
-            effects: list[Effect] = [self._enter(S.STOPPING, message="", level="info")]
-            effects.append(Kill(self.pid, self.spec.stopsignal, self.spec.stopasgroup))
-            return effects
-        if self.state is S.STOPPING and self.start_after_stop:
-            self.start_after_stop = False
-            return []
+    def _stop_unspawned(self, event: Input, now: float) -> list[Effect]:
+        """Held or backing off: nothing runs, so there is nothing to signal."""
+        return [self._enter(S.STOPPED, message="", level="info")]
+
+    def _stop_running(self, event: Input, now: float) -> list[Effect]:
+        self._delay = now + self.spec.stopwaitsecs
+        effects: list[Effect] = [self._enter(S.STOPPING, message="", level="info")]
+        effects.append(Kill(self.pid, self.spec.stopsignal, self.spec.stopasgroup))
+        return effects
+
+    def _stop_while_stopping(self, event: Input, now: float) -> list[Effect]:
+        """A stop cancels a start queued behind the current stop; otherwise nothing runs."""
+        if not self.start_after_stop:
+            raise NotRunning(self.spec.name)
+        self.start_after_stop = False
+        return []
+
+    def _not_running(self, event: Input, now: float) -> list[Effect]:
         raise NotRunning(self.spec.name)
 
     # -- facts --
 
-    def _on_spawned(self, pid: int, now: float) -> list[Effect]:
-        if self.state is not S.STARTING or self.pid:
-            raise InvalidTransition(f"{self.spec.name}: Spawned in {self.state.name}")
-        self.pid = pid
+    def _on_spawned(self, event: Input, now: float) -> list[Effect]:
+        assert isinstance(event, Spawned)
+        self.pid = event.pid
+        self.phase = Phase.STARTING
         if self.spec.startsecs <= 0:
             return [self._running()]
         return []
 
-    def _on_spawn_failed(self, reason: str, now: float) -> list[Effect]:
-        if self.state is not S.STARTING or self.pid:
-            raise InvalidTransition(f"{self.spec.name}: SpawnFailed in {self.state.name}")
-        self.spawn_error = reason
-        return self._backoff(now, message=f"spawnerr: {reason}", level="info")
+    def _on_spawn_failed(self, event: Input, now: float) -> list[Effect]:
+        assert isinstance(event, SpawnFailed)
+        self.spawn_error = event.reason
+        return self._backoff(now, message=f"spawnerr: {event.reason}", level="info")
 
-    def _on_exited(self, status: ExitStatus, now: float) -> list[Effect]:
-        if not self.pid or self.state not in (S.STARTING, S.RUNNING, S.STOPPING, S.UNKNOWN):
-            raise InvalidTransition(f"{self.spec.name}: Exited in {self.state.name}")
+    def _on_exited_while_stopping(self, event: Input, now: float) -> list[Effect]:
+        assert isinstance(event, Exited)
+        status = event.status
+        expected = status.policy_code in self.spec.exitcodes
+        exited_pid = self._record_exit(status, now)
+        effects: list[Effect] = [
+            self._enter(
+                S.STOPPED,
+                message=f"stopped: {self.spec.name} ({status.describe()})",
+                level="info" if expected else "warn",
+                pid=exited_pid,
+            )
+        ]
+        if self.start_after_stop and self.restart_allowed:
+            self.start_after_stop = False
+            self.backoff = 0
+            effects += self._spawn(now)
+        self.start_after_stop = False
+        return effects
+
+    def _on_exited_while_up(self, event: Input, now: float) -> list[Effect]:
+        assert isinstance(event, Exited)
+        status = event.status
         name = self.spec.name
         expected = status.policy_code in self.spec.exitcodes
         how = status.describe()
-        self.stop_mono = now
-        self.exit_status = status
-        exited_pid, self.pid = self.pid, 0
-        effects: list[Effect] = []
-        if self.state in (S.STOPPING, S.UNKNOWN):
-            level = "info" if expected else "warn"
-            effects.append(
-                self._enter(
-                    S.STOPPED, message=f"stopped: {name} ({how})", level=level, pid=exited_pid
-                )
-            )
-            if self.start_after_stop and self.restart_allowed:
-                self.start_after_stop = False
-                self.backoff = 0
-                effects += self._spawn(now)
-            self.start_after_stop = False
-            return effects
+        was_starting = self.phase is Phase.STARTING
+        exited_pid = self._record_exit(status, now)
         assert self.start_mono is not None
-        if self.state is S.STARTING and now - self.start_mono < self.spec.startsecs:
+        if was_starting and now - self.start_mono < self.spec.startsecs:
             self.spawn_error = EXITED_TOO_QUICKLY
             return self._backoff(
                 now, message=f"exited: {name} ({how}; not expected)", level="warn", pid=exited_pid
             )
-        if self.state is S.STARTING:
+        effects: list[Effect] = []
+        if was_starting:
             effects.append(self._running(pid=exited_pid))
         self.backoff = 0
         self.expected = expected
@@ -366,33 +411,51 @@ class ProcessMachine:
             effects += self._spawn(now)
         return effects
 
-    def _on_kill_failed(self, reason: str) -> list[Effect]:
-        if self.state is not S.STOPPING:
-            raise InvalidTransition(f"{self.spec.name}: KillFailed in {self.state.name}")
-        self.spawn_error = reason
+    def _on_kill_failed(self, event: Input, now: float) -> list[Effect]:
+        assert isinstance(event, KillFailed)
+        self.spawn_error = event.reason
         return [
             self._enter(
                 S.UNKNOWN,
-                message=f"unknown problem killing {self.spec.name}: {reason}",
+                message=f"unknown problem killing {self.spec.name}: {event.reason}",
                 level="warn",
             )
         ]
 
-    def _on_tick(self, now: float) -> list[Effect]:
+    def _ignore(self, event: Input, now: float) -> list[Effect]:
+        return []
+
+    # -- time --
+
+    def _tick_starting(self, event: Input, now: float) -> list[Effect]:
         deadline = self.deadline
         if deadline is None or now < deadline:
             return []
-        if self.state is S.STARTING:
-            return [self._running()]
-        if self.state is S.BACKOFF:
-            return self._spawn(now)
-        # STOPPING past stopwaitsecs: SIGKILL, and again every stopwaitsecs if it survives
-        # (at most once a second, so stopwaitsecs=0 cannot make the loop spin on a process
-        # stuck in uninterruptible sleep).
+        return [self._running()]
+
+    def _tick_backoff(self, event: Input, now: float) -> list[Effect]:
+        deadline = self.deadline
+        if deadline is None or now < deadline:
+            return []
+        return self._spawn(now)
+
+    def _tick_stopping(self, event: Input, now: float) -> list[Effect]:
+        """Past stopwaitsecs: SIGKILL, and again every stopwaitsecs if it survives (at most
+        once a second, so stopwaitsecs=0 cannot make the loop spin on a process stuck in
+        uninterruptible sleep)."""
+        if now < self._delay:
+            return []
         self._delay = now + max(self.spec.stopwaitsecs, MIN_REKILL_SECS)
         return [Kill(self.pid, int(signal.SIGKILL), self.spec.killasgroup)]
 
     # -- helpers --
+
+    def _record_exit(self, status: ExitStatus, now: float) -> int:
+        """Book an exit; returns the pid that exited (the machine has none afterwards)."""
+        self.stop_mono = now
+        self.exit_status = status
+        exited_pid, self.pid = self.pid, 0
+        return exited_pid
 
     def _spawn(self, now: float) -> list[Effect]:
         self.spawn_error = ""
@@ -401,8 +464,9 @@ class ProcessMachine:
         self.start_mono = now
         entered = self._enter(S.STARTING, message="", level="info")
         if not self.deps_ready:
-            self.waiting = True
+            self.phase = Phase.WAITING
             return [entered]
+        self.phase = Phase.SPAWNING
         return [entered, Spawn()]
 
     def _running(self, pid: int | None = None) -> Publish:
@@ -449,5 +513,40 @@ class ProcessMachine:
         old = self.state
         if new not in TRANSITIONS[old]:
             raise InvalidTransition(f"{self.spec.name}: {old.name} -> {new.name}")
-        self.state = new
+        self.phase = _ENTERED_PHASE[new]
         return Publish(old, new, self.pid if pid is None else pid, expected, message, level)
+
+
+Handler = Callable[[ProcessMachine, Input, float], list[Effect]]
+P = Phase
+M = ProcessMachine
+
+# (phase, input type) -> handler. Every pair the machine accepts is listed; a pair that is
+# missing is a bug in the caller (InvalidTransition), never silently ignored.
+HANDLERS: dict[tuple[Phase, type], Handler] = {
+    **{(p, StartRequested): M._start for p in (P.STOPPED, P.EXITED, P.FATAL)},
+    **{
+        (p, StartRequested): M._already_started
+        for p in (P.WAITING, P.SPAWNING, P.STARTING, P.RUNNING, P.BACKOFF)
+    },
+    (P.STOPPING, StartRequested): M._start_after_stop,
+    (P.UNKNOWN, StartRequested): M._start_unknown,
+    **{(p, StopRequested): M._stop_unspawned for p in (P.WAITING, P.BACKOFF)},
+    **{(p, StopRequested): M._stop_running for p in (P.STARTING, P.RUNNING)},
+    (P.STOPPING, StopRequested): M._stop_while_stopping,
+    **{(p, StopRequested): M._not_running for p in (P.STOPPED, P.EXITED, P.FATAL, P.UNKNOWN)},
+    (P.SPAWNING, Spawned): M._on_spawned,
+    (P.SPAWNING, SpawnFailed): M._on_spawn_failed,
+    **{(p, Exited): M._on_exited_while_up for p in (P.STARTING, P.RUNNING)},
+    **{(p, Exited): M._on_exited_while_stopping for p in (P.STOPPING, P.UNKNOWN)},
+    (P.STOPPING, KillFailed): M._on_kill_failed,
+    (P.WAITING, DependenciesReady): M._on_deps_ready,
+    **{(p, DependenciesReady): M._ignore for p in Phase if p is not P.WAITING},
+    (P.STARTING, Tick): M._tick_starting,
+    (P.BACKOFF, Tick): M._tick_backoff,
+    (P.STOPPING, Tick): M._tick_stopping,
+    **{
+        (p, Tick): M._ignore
+        for p in (P.STOPPED, P.WAITING, P.SPAWNING, P.RUNNING, P.EXITED, P.FATAL, P.UNKNOWN)
+    },
+}
