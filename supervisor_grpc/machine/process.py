@@ -1,239 +1,44 @@
-"""One program's state machine: supervisor 4.3.0's rules with no I/O and an injected clock.
+"""One program's state machine: ``ProcessMachine`` and its dispatch table ``HANDLERS``.
 
-Owns: the transition table, startsecs/backoff/startretries/stopwaitsecs/autorestart rules,
-and the deadline at which the machine next needs a ``Tick``.
-May import: model, errors. **No os, time, logging, threading, subprocess** (enforced by
-tests/unit/test_architecture.py).
+Owns: the rules of each (phase, input) pair; startsecs/backoff/startretries/stopwaitsecs/
+autorestart; the deadline at which the machine next needs a ``Tick``.
+May import: model, errors, the machine's vocabulary, pure stdlib. No I/O.
 Threading: loop thread only (the core owns every machine).
-
-Theory of operation
--------------------
-Inputs are facts (``Spawned``, ``SpawnFailed``, ``Exited``, ``KillFailed``), requests
-(``StartRequested``, ``StopRequested``) and time (``Tick``). ``handle(input, now)`` returns
-effects (``Spawn``, ``Kill``, ``Publish``) for the core to carry out; the core feeds the
-outcome of a ``Spawn`` straight back as ``Spawned``/``SpawnFailed``. Every state change goes
-through ``_enter``, which checks the table below *before* mutating (h11's check-then-mutate)
-and emits exactly one ``Publish``.
-
-Where supervisor waits for its next 1-second ``transition()`` sweep, we act in the same call
-(BACKOFF -> FATAL once retries are exhausted, EXITED -> STARTING for autorestart,
-STARTING -> RUNNING when startsecs is 0); where it must wait for time to pass, ``deadline``
-says when, and the loop sleeps until then:
-
-    state     deadline                   Tick at/after the deadline
-    STARTING  start + startsecs          -> RUNNING (backoff reset)
-    BACKOFF   last failure + backoff     -> STARTING (another try), unless restarts are held
-    STOPPING  signal time + stopwaitsecs -> SIGKILL (again every stopwaitsecs until it dies)
-
-Allowed transitions (``TRANSITIONS``)::
-
-    STOPPED  -> STARTING
-    STARTING -> RUNNING | BACKOFF | STOPPING | STOPPED
-    RUNNING  -> STOPPING | EXITED
-    BACKOFF  -> STARTING | FATAL | STOPPED
-    STOPPING -> STOPPED | UNKNOWN
-    EXITED   -> STARTING
-    FATAL    -> STARTING
-    UNKNOWN  -> STOPPED
-
-STARTING has three phases that supervisor tells apart by looking at ``pid`` (``Phase``):
-``WAITING`` (held by ``depends_on``: no ``Spawn`` yet), ``SPAWNING`` (``Spawn`` emitted, not
-yet answered) and ``STARTING`` (a pid, the startsecs clock running). ``handle`` dispatches
-through ``HANDLERS``, keyed by (phase, input type); a pair that is not in the table is a bug
-and raises ``InvalidTransition`` before anything is mutated. Requests that the phase refuses
-(start while RUNNING, stop while STOPPED) are in the table too, raising supervisor's errors.
-
-Dependencies (an extension): while ``deps_ready`` is False (the core sets it from the
-``depends_on`` programs' states), a start enters WAITING; ``DependenciesReady`` then emits the
-``Spawn`` and starts the startsecs clock. A stop while waiting goes STARTING -> STOPPED, since
-there is nothing to signal.
-
-Desired state (``restart_allowed``, ``start_after_stop``) is kept apart from the observed
-``state``: the core clears ``restart_allowed`` while the daemon shuts down, so nothing is
-(re)spawned, exactly like supervisor's ``mood > RESTARTING`` guard.
-
-Deliberate differences from supervisor, each a fix users asked for:
-- An explicit start resets the retry counter (supervisor keeps it after a stop in BACKOFF).
-- A start requested while STOPPING is remembered and carried out when STOPPED (restart).
-- The exit status of a too-quick exit is kept for display (supervisor forgets it).
 """
 
 from __future__ import annotations
 
-import enum
 import signal
 from collections.abc import Callable
-from dataclasses import dataclass
 
-from .errors import AlreadyStarted, Failed, NotRunning
-from .model import AutoRestart, ExitStatus, ProcessState, ProgramSpec
-
-S = ProcessState
-
-TRANSITIONS: dict[ProcessState, frozenset[ProcessState]] = {
-    S.STOPPED: frozenset({S.STARTING}),
-    S.STARTING: frozenset({S.RUNNING, S.BACKOFF, S.STOPPING, S.STOPPED}),
-    S.RUNNING: frozenset({S.STOPPING, S.EXITED}),
-    S.BACKOFF: frozenset({S.STARTING, S.FATAL, S.STOPPED}),
-    S.STOPPING: frozenset({S.STOPPED, S.UNKNOWN}),
-    S.EXITED: frozenset({S.STARTING}),
-    S.FATAL: frozenset({S.STARTING}),
-    S.UNKNOWN: frozenset({S.STOPPED}),
-}
-
-EXITED_TOO_QUICKLY = "Exited too quickly (process log may have details)"
-MIN_REKILL_SECS = 1.0
-
-
-def backoff_delay(spec: ProgramSpec, attempt: int) -> float:
-    """Seconds before retry number ``attempt`` (1-based).
-
-    supervisor's rule is linear (1 s, 2 s, 3 s ...); the extension keys make it exponential
-    and/or capped, for ``startretries = -1`` ("retry forever, slowly").
-    """
-    if spec.backoff_multiplier is None:
-        delay = spec.backoff_initial * attempt
-    else:
-        delay = spec.backoff_initial * spec.backoff_multiplier ** min(attempt - 1, 64)
-    if spec.backoff_max > 0:
-        delay = min(delay, spec.backoff_max)
-    return delay
-
-
-class InvalidTransition(Exception):
-    """A bug: an input arrived that the current state cannot accept. Nothing was mutated."""
-
-
-class Phase(enum.Enum):
-    """The observed state, with STARTING split where the rules differ (see the module doc)."""
-
-    STOPPED = enum.auto()
-    WAITING = enum.auto()
-    SPAWNING = enum.auto()
-    STARTING = enum.auto()
-    RUNNING = enum.auto()
-    BACKOFF = enum.auto()
-    STOPPING = enum.auto()
-    EXITED = enum.auto()
-    FATAL = enum.auto()
-    UNKNOWN = enum.auto()
-
-
-PHASE_STATE: dict[Phase, ProcessState] = {
-    Phase.STOPPED: S.STOPPED,
-    Phase.WAITING: S.STARTING,
-    Phase.SPAWNING: S.STARTING,
-    Phase.STARTING: S.STARTING,
-    Phase.RUNNING: S.RUNNING,
-    Phase.BACKOFF: S.BACKOFF,
-    Phase.STOPPING: S.STOPPING,
-    Phase.EXITED: S.EXITED,
-    Phase.FATAL: S.FATAL,
-    Phase.UNKNOWN: S.UNKNOWN,
-}
-
-# The phase each state is entered in; STARTING is entered as WAITING or SPAWNING by _spawn.
-_ENTERED_PHASE = {state: phase for phase, state in PHASE_STATE.items() if phase.name == state.name}
-
-
-# ---- inputs -------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class StartRequested:
-    """An administrator (or autostart) wants the program running."""
-
-
-@dataclass(frozen=True, slots=True)
-class StopRequested:
-    """An administrator (or shutdown) wants the program stopped."""
-
-
-@dataclass(frozen=True, slots=True)
-class Spawned:
-    pid: int
-
-
-@dataclass(frozen=True, slots=True)
-class SpawnFailed:
-    reason: str
-
-
-@dataclass(frozen=True, slots=True)
-class Exited:
-    status: ExitStatus
-
-
-@dataclass(frozen=True, slots=True)
-class KillFailed:
-    """Sending the stop signal failed with something other than ESRCH."""
-
-    reason: str
-
-
-@dataclass(frozen=True, slots=True)
-class DependenciesReady:
-    """Every ``depends_on`` program is RUNNING (and healthy, where checked)."""
-
-
-@dataclass(frozen=True, slots=True)
-class Tick:
-    """Time has passed; act on any deadline that is due."""
-
-
-Input = (
-    StartRequested
-    | StopRequested
-    | Spawned
-    | SpawnFailed
-    | Exited
-    | KillFailed
-    | DependenciesReady
-    | Tick
+from ..errors import AlreadyStarted, Failed, NotRunning
+from ..model import AutoRestart, ExitStatus, ProcessState, ProgramSpec
+from .vocabulary import (
+    ENTERED_PHASE,
+    EXITED_TOO_QUICKLY,
+    MIN_REKILL_SECS,
+    PHASE_STATE,
+    TRANSITIONS,
+    DependenciesReady,
+    Effect,
+    Exited,
+    Input,
+    InvalidTransition,
+    Kill,
+    KillFailed,
+    Phase,
+    Publish,
+    Snapshot,
+    Spawn,
+    Spawned,
+    SpawnFailed,
+    StartRequested,
+    StopRequested,
+    Tick,
+    backoff_delay,
 )
 
-
-# ---- effects ------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class Spawn:
-    """Start the program now; answer with Spawned or SpawnFailed."""
-
-
-@dataclass(frozen=True, slots=True)
-class Kill:
-    pid: int
-    signal: int
-    as_group: bool
-
-
-@dataclass(frozen=True, slots=True)
-class Publish:
-    """A state change happened. ``message`` is supervisor's log line for it, if any."""
-
-    from_state: ProcessState
-    to_state: ProcessState
-    pid: int
-    expected: bool
-    message: str
-    level: str  # "info" | "warn"
-
-
-Effect = Spawn | Kill | Publish
-
-
-@dataclass(frozen=True, slots=True)
-class Snapshot:
-    """Everything observable about a machine, for tests that assert after every step."""
-
-    state: ProcessState
-    pid: int
-    backoff: int
-    deadline: float | None
-    spawn_error: str
-    exit_status: ExitStatus | None
-    expected: bool
+S = ProcessState
 
 
 class ProcessMachine:
@@ -513,7 +318,7 @@ class ProcessMachine:
         old = self.state
         if new not in TRANSITIONS[old]:
             raise InvalidTransition(f"{self.spec.name}: {old.name} -> {new.name}")
-        self.phase = _ENTERED_PHASE[new]
+        self.phase = ENTERED_PHASE[new]
         return Publish(old, new, self.pid if pid is None else pid, expected, message, level)
 
 
