@@ -188,6 +188,10 @@ class GroupSpec:
     programs: tuple[ProgramSpec, ...]
     kind: GroupKind = GroupKind.PROGRAM
     section: str = ""
+    # [eventlistener:x] only: the event types the pool subscribes to (supervisor's names,
+    # abstract ones included) and how many events it buffers before discarding the oldest.
+    events: tuple[str, ...] = ()
+    buffer_size: int = 10
 
 
 @dataclass(frozen=True, slots=True)
