@@ -13,7 +13,7 @@ import logging
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from ..errors import NoFile, ShuttingDown
+from ..errors import NoFile
 from ..logstore import EventJournal
 from ..machine import Publish
 from ..model import DaemonState, Event, ProcessState
@@ -81,8 +81,6 @@ class EventsMixin:
 
     def send_remote_comm_event(self, type_: str, data: str) -> None:
         """sendRemoteCommEvent: a REMOTE_COMMUNICATION event for the pools subscribed to it."""
-        if self.mood is not DaemonState.RUNNING:
-            raise ShuttingDown("supervisor is shutting down")
         self.event_hub.notify(et.remote_communication(type_, data))
 
     def _listener_write(self, proc: Process, data: bytes) -> bool:
