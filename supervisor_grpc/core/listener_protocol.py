@@ -7,8 +7,12 @@ May import: stdlib.
 Threading: no I/O, no clock; owned by the loop thread through the pool dispatcher.
 
 Differences from supervisor 4.3.0's dispatcher, none visible to a listener that follows the
-protocol: a complete ``RESULT 0\\n`` is acted on at once (supervisor waits for one more byte),
-and a negative length is a bad result line rather than a confusing slice.
+protocol: a complete ``RESULT 0\\n`` is acted on at once (supervisor waits for one more byte);
+a negative length is a bad result line rather than a confusing slice; and what a listener may
+make us hold is bounded (supervisor buffers a result line without end, so a listener that
+floods its stdout without a newline grows the daemon and slows every later search of the
+buffer): a result line longer than MAX_RESULT_LINE or a length above MAX_RESULT_BYTES is a
+bad result line.
 """
 
 from __future__ import annotations
@@ -18,6 +22,8 @@ from dataclasses import dataclass
 
 READY_TOKEN = b"READY\n"
 RESULT_PREFIX_LEN = len(b"RESULT ")
+MAX_RESULT_LINE = 4096
+MAX_RESULT_BYTES = 1 << 20
 
 
 class ListenerState(enum.IntEnum):
@@ -136,15 +142,18 @@ class ListenerProtocol:
 
     def _busy(self) -> list[Outcome] | None:
         if self._result_len is None:
-            pos = self._buffer.find(b"\n")
+            pos = self._buffer.find(b"\n", 0, MAX_RESULT_LINE + 1)
             if pos == -1:
-                return None
+                if len(self._buffer) <= MAX_RESULT_LINE:
+                    return None
+                pos = MAX_RESULT_LINE  # a flood, not a result line
             line, self._buffer = self._buffer[:pos], self._buffer[pos + 1 :]
             try:
                 length = int(line[RESULT_PREFIX_LEN:])
             except ValueError:
                 length = -1
-            if length < 0:
+            if not 0 <= length <= MAX_RESULT_BYTES:
+                line = line if len(line) <= 80 else line[:80] + b"..."
                 try:
                     shown = line.decode("utf-8")
                 except UnicodeDecodeError:

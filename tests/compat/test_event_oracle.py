@@ -241,3 +241,51 @@ def test_listeners_show_in_status_like_programs(daemon_factory: DaemonFactory, r
     assert (info["name"], info["group"], info["statename"]) == ("rec", "rec", "RUNNING")
     lines = d.ctl("status", "rec").out.splitlines()
     assert re.fullmatch(r"rec\s+RUNNING\s+pid \d+, uptime \S+", lines[0]), lines
+
+
+LIFECYCLE = """
+[program:doomed]
+command=/bin/sh -c 'sleep 0.2; exit 1'
+startsecs=5
+startretries=1
+[program:sleeper]
+command=/bin/sleep 100
+startsecs=0
+"""
+
+
+def test_retries_stop_and_fatal_payloads_match_supervisord(daemon_factory: DaemonFactory) -> None:
+    stopped: set[str] = set()
+
+    def done(d: Any) -> bool:
+        names = [tuple(x) for x in shape(recorded(d), "sleeper")]
+        running = ("PROCESS_STATE_RUNNING", "processname", "groupname", "from_state", "pid")
+        if running in names and str(d.dir) not in stopped:
+            stopped.add(str(d.dir))
+            d.rpc().supervisor.stopProcess("sleeper")
+        fatal = any(e["headers"]["eventname"] == "PROCESS_STATE_FATAL" for e in recorded(d))
+        return fatal and any(n[0] == "PROCESS_STATE_STOPPED" for n in names)
+
+    runs = run_both(daemon_factory, recorder("PROCESS_STATE") + LIFECYCLE, done)
+
+    def texts(events: list[dict[str, Any]], name: str) -> list[str]:
+        return [
+            re.sub(r"pid:\d+", "pid:N", e["headers"]["eventname"] + " " + e["payload"])
+            for e in events
+            if f"processname:{name} " in e["payload"]
+        ]
+
+    ours, theirs = recorded(runs[False]), recorded(runs[True])
+    assert texts(ours, "doomed") == texts(theirs, "doomed")
+    assert texts(ours, "sleeper") == texts(theirs, "sleeper")
+    assert texts(ours, "doomed") == [
+        "PROCESS_STATE_STARTING processname:doomed groupname:doomed from_state:STOPPED tries:0",
+        "PROCESS_STATE_BACKOFF processname:doomed groupname:doomed from_state:STARTING tries:1",
+        "PROCESS_STATE_STARTING processname:doomed groupname:doomed from_state:BACKOFF tries:1",
+        "PROCESS_STATE_BACKOFF processname:doomed groupname:doomed from_state:STARTING tries:2",
+        "PROCESS_STATE_FATAL processname:doomed groupname:doomed from_state:BACKOFF",
+    ]
+    assert texts(ours, "sleeper")[-2:] == [
+        "PROCESS_STATE_STOPPING processname:sleeper groupname:sleeper from_state:RUNNING pid:N",
+        "PROCESS_STATE_STOPPED processname:sleeper groupname:sleeper from_state:STOPPING pid:N",
+    ]

@@ -64,9 +64,7 @@ def test_ok_result_acknowledges_and_a_following_ready_in_the_same_chunk_counts()
 @pytest.mark.parametrize("body", [b"FAIL", b"ok", b"OK ", b""])
 def test_any_other_result_rejects(body: bytes) -> None:
     p = busy("e1")
-    assert p.feed(b"RESULT %d\n%s" % (len(body), body)) == [
-        Rejected("e1", "l: event was rejected")
-    ]
+    assert p.feed(b"RESULT %d\n%s" % (len(body), body)) == [Rejected("e1", "l: event was rejected")]
     assert p.state is L.ACKNOWLEDGED and p.event is None
 
 
@@ -152,3 +150,18 @@ def test_any_chunking_gives_the_same_outcomes(cuts: list[list[int]]) -> None:
 def test_result_written_before_any_event_was_sent_is_a_violation() -> None:
     p = ListenerProtocol("l")
     assert p.feed(b"READY\nRESULT 2\nOK") == [BecameReady(), Violated(UNKNOWN_MSG)]
+
+
+def test_a_result_line_without_end_is_cut_off_as_a_bad_result_line() -> None:
+    p = busy("e1")
+    assert p.feed(b"x" * 4096) == []
+    out = p.feed(b"x")
+    assert out == [Rejected("e1", f"l: bad result line: '{'x' * 80}...'"), Violated(UNKNOWN_MSG)]
+    assert p.feed(b"y" * 100_000) == []  # UNKNOWN: nothing more is kept
+
+
+def test_a_result_length_beyond_the_bound_is_a_bad_result_line() -> None:
+    p = busy("e1")
+    out = p.feed(b"RESULT 99999999999\n")
+    assert out[0] == Rejected("e1", "l: bad result line: 'RESULT 99999999999'")
+    assert p.state is L.UNKNOWN

@@ -1,0 +1,124 @@
+"""Listeners that misbehave (hang, crash, reject, flood) must cost only themselves.
+
+Real supgrpcd, real listener processes (tests/fixtures/event_recorder.py, built on
+supervisor.childutils), XML-RPC over the unix socket to inject REMOTE_COMMUNICATION events.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import xmlrpc.client
+from collections.abc import Callable
+from typing import Any
+
+from supervisor.xmlrpc import SupervisorTransport  # type: ignore[import-untyped]
+
+from tests.helpers import PYTHON, Daemon, fixture, wait_until
+
+HEADER = """
+[unix_http_server]
+file=%(here)s/s.sock
+[rpcinterface:supervisor]
+supervisor.rpcinterface_factory = supervisor.rpcinterface:make_main_rpcinterface
+"""
+
+
+def listener(name: str, mode: str, events: str = "REMOTE_COMMUNICATION", **keys: object) -> str:
+    extra = "".join(f"{k}={v}\n" for k, v in keys.items())
+    return (
+        f"[eventlistener:{name}]\n"
+        f"command={PYTHON} {fixture('event_recorder.py')} %(here)s/{name}.jsonl {mode}\n"
+        f"events={events}\nstartsecs=0\n{extra}"
+    )
+
+
+def rpc(d: Daemon) -> Any:
+    transport = SupervisorTransport(None, None, f"unix://{d.dir}/s.sock")
+    return xmlrpc.client.ServerProxy("http://127.0.0.1", transport=transport)
+
+
+def recorded(d: Daemon, name: str) -> list[dict[str, Any]]:
+    path = d.dir / f"{name}.jsonl"
+    if not path.exists():
+        return []
+    return [json.loads(line) for line in path.read_text().splitlines()]
+
+
+def ready(d: Daemon, name: str) -> None:
+    d.wait_log(f"{name}: ACKNOWLEDGED -> READY")
+
+
+def start(daemon: Callable[..., Daemon], body: str) -> Daemon:
+    d: Daemon = daemon(HEADER + body, loglevel="debug")
+    return d
+
+
+def test_a_hung_listener_overflows_only_its_own_pool(daemon: Callable[..., Daemon]) -> None:
+    d = start(
+        daemon, listener("stuck", "hang", buffer_size=2) + listener("rec", "ok", buffer_size=50)
+    )
+    ready(d, "stuck")
+    ready(d, "rec")
+    server = rpc(d)
+    for i in range(10):
+        assert server.supervisor.sendRemoteCommEvent("t", str(i)) is True
+    wait_until(lambda: len(recorded(d, "rec")) == 10, 10, message="rec to get all ten events")
+    assert [e["payload"] for e in recorded(d, "rec")] == [f"type:t\n{i}" for i in range(10)]
+    # stuck holds event 0 in flight and keeps the newest two; the seven between are dropped,
+    # each with supervisor's log line.
+    wait_until(
+        lambda: len(d.find_log("pool stuck event buffer overflowed")) == 7, 10, message=d.log
+    )
+    assert [
+        int(m.group(1))
+        for m in d.find_log(r"pool stuck event buffer overflowed, discarding event (\d+)")
+    ] == list(range(1, 8))
+    assert [e["payload"] for e in recorded(d, "stuck")] == ["type:t\n0"]
+    assert len(d.spawned_pids("stuck")) == 1
+    # The loop is not held up by the listener that does not read: control answers at once.
+    began = time.monotonic()
+    assert server.supervisor.getProcessInfo("stuck")["statename"] == "RUNNING"
+    assert time.monotonic() - began < 5.0  # generous bound: it is one loop job
+
+
+def test_a_listener_that_crashes_mid_event_gets_it_again(daemon: Callable[..., Daemon]) -> None:
+    d = start(daemon, listener("crashy", "crash1"))
+    ready(d, "crashy")
+    assert rpc(d).supervisor.sendRemoteCommEvent("t", "once") is True
+    wait_until(lambda: recorded(d, "crashy"), 10, message="the event after the restart")
+    (event,) = recorded(d, "crashy")
+    assert (event["headers"]["serial"], event["payload"]) == ("0", "type:t\nonce")
+    assert len(d.spawned_pids("crashy")) == 2
+
+
+def test_a_rejected_event_is_sent_again_with_the_same_serial(daemon: Callable[..., Daemon]) -> None:
+    d = start(daemon, listener("picky", "fail1"))
+    ready(d, "picky")
+    server = rpc(d)
+    server.supervisor.sendRemoteCommEvent("t", "a")
+    server.supervisor.sendRemoteCommEvent("t", "b")
+    wait_until(lambda: len(recorded(d, "picky")) == 4, 10, message="two events, each twice")
+    got = [(e["headers"]["serial"], e["payload"]) for e in recorded(d, "picky")]
+    assert got == [("0", "type:t\na"), ("0", "type:t\na"), ("1", "type:t\nb"), ("1", "type:t\nb")]
+    assert len(d.find_log("picky: event was rejected")) == 2
+
+
+def test_a_flooding_listener_goes_unknown_and_others_keep_their_events(
+    daemon: Callable[..., Daemon],
+) -> None:
+    d = start(
+        daemon,
+        listener("flood", "flood", events="PROCESS_STATE")
+        + listener("rec", "ok", events="PROCESS_STATE_EXITED")
+        + "[program:job]\ncommand=/bin/sh -c 'exit 0'\nstartsecs=0\nautorestart=false\n"
+        "autostart=false\n",
+    )
+    d.wait_log("flood: has entered the UNKNOWN state and will no longer receive events")
+    ready(d, "rec")
+    server = rpc(d)
+    for _ in range(3):
+        server.supervisor.startProcess("job", False)
+        wait_until(lambda: server.supervisor.getProcessInfo("job")["statename"] == "EXITED", 10)
+    wait_until(lambda: len(recorded(d, "rec")) == 3, 10, message="rec to see three exits")
+    assert server.supervisor.getProcessInfo("flood")["statename"] == "RUNNING"
