@@ -41,7 +41,8 @@ class ObservedJournal(EventJournal[Event]):
 class EventsMixin:
     if TYPE_CHECKING:
         event_hub: EventHub
-        mood: DaemonState
+        journal: EventJournal[Event]
+        clock: Callable[[], float]
 
         def _flush_stdin(self, proc: Process) -> None: ...
 
@@ -54,14 +55,28 @@ class EventsMixin:
             hub.notify(et.process_group(event.group, added=False))
         elif event.kind == "daemon_state" and event.daemon_state is DaemonState.SHUTDOWN:
             hub.notify(et.supervisor_state(running=False))
+        elif event.kind == "daemon_state" and event.daemon_state is DaemonState.RUNNING:
+            hub.notify(et.supervisor_state(running=True))
+        elif event.kind == "remote_communication":
+            hub.notify(
+                et.remote_communication(
+                    event.comm_type, event.data.decode("utf-8", "surrogateescape")
+                )
+            )
 
-    def _notify_transition(self, proc: Process, pub: Publish) -> None:
+    @staticmethod
+    def _tries(proc: Process, pub: Publish) -> int:
+        """supervisor's ``tries`` for a STARTING/BACKOFF event (0 for other states)."""
+        if pub.to_state not in (S.STARTING, S.BACKOFF):
+            return 0
         m = proc.machine
-        tries = m.backoff
         if pub.to_state is S.BACKOFF and m.state is S.FATAL:
             # The machine gave up in the same step and reset its count; supervisor's BACKOFF
             # event (sent before give_up runs) carries the count that made it give up.
-            tries = proc.spec.startretries + 1
+            return proc.spec.startretries + 1
+        return m.backoff
+
+    def _notify_transition(self, proc: Process, pub: Publish, tries: int) -> None:
         self.event_hub.notify(
             et.process_state(
                 proc.name,
@@ -77,11 +92,32 @@ class EventsMixin:
 
     def announce_running(self) -> None:
         """SUPERVISOR_STATE_CHANGE_RUNNING, once the groups exist and before anything starts."""
-        self.event_hub.notify(et.supervisor_state(running=True))
+        self.journal.append(Event("daemon_state", self.clock(), daemon_state=DaemonState.RUNNING))
 
     def send_remote_comm_event(self, type_: str, data: str) -> None:
         """sendRemoteCommEvent: a REMOTE_COMMUNICATION event for the pools subscribed to it."""
-        self.event_hub.notify(et.remote_communication(type_, data))
+        self.journal.append(
+            Event(
+                "remote_communication",
+                self.clock(),
+                comm_type=type_,
+                data=data.encode("utf-8", "surrogateescape"),
+            )
+        )
+
+    def _record_communication(self, proc: Process, channel: str, body: bytes) -> None:
+        """A capture-mode message, journaled for WatchEvents (listeners got it already)."""
+        self.journal.append(
+            Event(
+                "process_communication",
+                self.clock(),
+                name=proc.name,
+                group=proc.group,
+                pid=proc.machine.pid,
+                channel=channel,
+                data=body,
+            )
+        )
 
     def _listener_write(self, proc: Process, data: bytes) -> bool:
         """Queue an envelope on the listener's stdin (never blocking); False = like EPIPE."""

@@ -75,8 +75,8 @@ class EventHub:
         # Processes whose output must pass through output(); the rest take the fast path.
         self.watched: set[Process] = set()
         self._last_tick: dict[int, int] = {}
-        # Taps: observers of every notified event (the gRPC journal mirror, tests).
-        self.taps: list[Callable[[et.PendingEvent], None]] = []
+        # Told of each capture-mode message (the core journals them for WatchEvents).
+        self.on_communication: Callable[[Process, str, bytes], None] | None = None
 
     # ---- membership -------------------------------------------------------------------
 
@@ -120,8 +120,6 @@ class EventHub:
 
     def notify(self, event: et.PendingEvent) -> None:
         """supervisor's ``events.notify``: every pool subscribed to the type buffers it."""
-        for tap in self.taps:
-            tap(event)
         for pool in self.pools.values():
             if et.subscribes(pool.events, event.name):
                 self._accept(pool, event)
@@ -203,6 +201,8 @@ class EventHub:
                     et.process_communication(proc.name, proc.group, proc.machine.pid, channel, body)
                 )
                 log.debug("'%s' %s emitted a comm event", proc.name, channel)
+                if self.on_communication is not None:
+                    self.on_communication(proc, channel, body)
         self._log_event(proc, channel, data)
         return data
 

@@ -121,6 +121,7 @@ class Supervisor(PipesMixin, ExtensionsMixin, ReloadMixin, EventsMixin):
             spec.identifier, self._listener_write, time.time, strip=spec.strip_ansi
         )
         self.journal: EventJournal[Event] = ObservedJournal(self._journaled)
+        self.event_hub.on_communication = self._record_communication
         self.listeners: list[Listener] = []
         self.unknown_pid_level = logging.DEBUG
         self.finished = False
@@ -455,6 +456,7 @@ class Supervisor(PipesMixin, ExtensionsMixin, ReloadMixin, EventsMixin):
     def _publish(self, proc: Process, pub: Publish, now: float) -> None:
         if pub.message:
             log.log(logging.WARNING if pub.level == "warn" else logging.INFO, "%s", pub.message)
+        tries = self._tries(proc, pub)
         self.journal.append(
             Event(
                 "process_state",
@@ -466,9 +468,10 @@ class Supervisor(PipesMixin, ExtensionsMixin, ReloadMixin, EventsMixin):
                 pid=pub.pid,
                 expected=pub.expected,
                 reason=proc.machine.spawn_error if pub.to_state in (S.BACKOFF, S.FATAL) else "",
+                tries=tries,
             )
         )
-        self._notify_transition(proc, pub)
+        self._notify_transition(proc, pub, tries)
         self._resolve_waiters(proc, pub.to_state)
         self.health.process_changed(proc, pub.to_state, now)
         for listener in self.listeners:

@@ -122,3 +122,80 @@ def test_a_flooding_listener_goes_unknown_and_others_keep_their_events(
         wait_until(lambda: server.supervisor.getProcessInfo("job")["statename"] == "EXITED", 10)
     wait_until(lambda: len(recorded(d, "rec")) == 3, 10, message="rec to see three exits")
     assert server.supervisor.getProcessInfo("flood")["statename"] == "RUNNING"
+
+
+def test_watch_events_carries_supervisor_event_types_and_communications() -> None:
+    from supgrpc.v1 import supervisor_pb2 as pb
+    from supgrpc_client.output import event_line
+    from supgrpc_client.types import Event as ClientEvent
+
+    from tests.integration import grpc_fixtures as gf
+
+    workdir = gf.short_tmpdir()
+    talk = "x<!--XSUPERVISOR:BEGIN-->hello<!--XSUPERVISOR:END-->y"
+    d = gf.Daemon(
+        workdir,
+        f"""
+        [unix_http_server]
+        file = {workdir}/s.sock
+        [rpcinterface:supervisor]
+        supervisor.rpcinterface_factory = supervisor.rpcinterface:make_main_rpcinterface
+        [program:talker]
+        command = /bin/sh -c "printf '{talk}'; exec sleep 100"
+        startsecs = 0
+        stdout_capture_maxbytes = 1KB
+        [program:doomed]
+        command = /bin/sh -c "exit 1"
+        startsecs = 5
+        startretries = 1
+        """,
+    )
+    d.start()
+    try:
+        stub = d.stub()
+        stream = stub.WatchEvents(pb.WatchEventsRequest(after_sequence=0))
+        transport = SupervisorTransport(None, None, f"unix://{workdir}/s.sock")
+        server = xmlrpc.client.ServerProxy("http://127.0.0.1", transport=transport)
+        got: list[Any] = []
+        sent = False
+        for event in stream:
+            got.append(event)
+            names = [e.supervisor_event for e in got]
+            if not sent and "PROCESS_COMMUNICATION_STDOUT" in names:
+                server.supervisor.sendRemoteCommEvent("kind", "body")
+                sent = True
+            if "REMOTE_COMMUNICATION" in names and "PROCESS_STATE_FATAL" in names:
+                break
+        stream.cancel()
+    finally:
+        d.close()
+    names = [e.supervisor_event for e in got]
+    assert names[:3] == [
+        "PROCESS_GROUP_ADDED",
+        "PROCESS_GROUP_ADDED",
+        "SUPERVISOR_STATE_CHANGE_RUNNING",
+    ]
+    (comm,) = [e for e in got if e.WhichOneof("event") == "process_communication"]
+    assert comm.process_communication.data == b"hello"
+    assert comm.process_communication.namespec == "talker"
+    assert comm.process_communication.stream == pb.LOG_STREAM_STDOUT
+    (remote,) = [e for e in got if e.WhichOneof("event") == "remote_communication"]
+    assert (remote.remote_communication.type, remote.remote_communication.data) == ("kind", "body")
+    doomed = [
+        (e.supervisor_event, e.process_state.tries)
+        for e in got
+        if e.WhichOneof("event") == "process_state" and e.process_state.name == "doomed"
+    ]
+    assert doomed == [
+        ("PROCESS_STATE_STARTING", 0),
+        ("PROCESS_STATE_BACKOFF", 1),
+        ("PROCESS_STATE_STARTING", 1),
+        ("PROCESS_STATE_BACKOFF", 2),
+        ("PROCESS_STATE_FATAL", 0),
+    ]
+    # supgrpc-cli events renders the new kinds.
+    line = event_line(ClientEvent.from_pb(comm))
+    assert line.endswith("talker stdout communication: 'hello'")
+    client_remote = ClientEvent.from_pb(remote)
+    assert client_remote.supervisor_event == "REMOTE_COMMUNICATION"
+    assert event_line(client_remote).endswith("remote communication kind: 'body'")
