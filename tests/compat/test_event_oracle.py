@@ -289,3 +289,25 @@ def test_retries_stop_and_fatal_payloads_match_supervisord(daemon_factory: Daemo
         "PROCESS_STATE_STOPPING processname:sleeper groupname:sleeper from_state:RUNNING pid:N",
         "PROCESS_STATE_STOPPED processname:sleeper groupname:sleeper from_state:STOPPING pid:N",
     ]
+
+
+SLOW_STOP = """
+[program:slow]
+command=/bin/sh -c "trap 'sleep 1; exit 0' TERM; sleep 100 & wait"
+startsecs=0
+"""
+
+
+@BOTH
+def test_shutdown_is_announced_to_listeners_still_running(
+    daemon_factory: DaemonFactory, real: bool
+) -> None:
+    d = daemon_factory(recorder("SUPERVISOR_STATE_CHANGE") + SLOW_STOP, real=real)
+    wait_until(lambda: len(recorded(d)) == 1, 10, "the RUNNING event")
+    d.wait_state("slow", "RUNNING")
+    d.rpc().supervisor.shutdown()
+    assert d.proc is not None and d.proc.wait(20) == 0
+    assert [e["headers"]["eventname"] for e in recorded(d)] == [
+        "SUPERVISOR_STATE_CHANGE_RUNNING",
+        "SUPERVISOR_STATE_CHANGE_STOPPING",
+    ]
