@@ -199,3 +199,29 @@ def test_watch_events_carries_supervisor_event_types_and_communications() -> Non
     client_remote = ClientEvent.from_pb(remote)
     assert client_remote.supervisor_event == "REMOTE_COMMUNICATION"
     assert event_line(client_remote).endswith("remote communication kind: 'body'")
+
+
+def test_listener_pools_come_and_go_with_config_updates(daemon: Callable[..., Daemon]) -> None:
+    base = HEADER + "[program:a]\ncommand=/bin/sleep 100\nstartsecs=0\n"
+    d: Daemon = daemon(base, loglevel="debug")
+    wait_until(lambda: (d.dir / "s.sock").exists(), 10, message="the XML-RPC socket")
+    server = rpc(d)
+    rec = listener("rec", "ok", events="PROCESS_GROUP")
+    d.write_config(base + rec)
+    server.supervisor.reloadConfig()
+    assert server.supervisor.addProcessGroup("rec") is True
+    ready(d, "rec")
+    late = "[program:late]\ncommand=/bin/sleep 100\nstartsecs=0\nautostart=false\n"
+    d.write_config(base + rec + late)
+    server.supervisor.reloadConfig()
+    assert server.supervisor.addProcessGroup("late") is True
+    assert server.supervisor.removeProcessGroup("late") is True
+    wait_until(lambda: len(recorded(d, "rec")) == 3, 10, message=d.log)
+    assert [e["payload"] for e in recorded(d, "rec")] == [
+        "groupname:rec\n",  # a pool hears its own addition, as in supervisord
+        "groupname:late\n",
+        "groupname:late\n",
+    ]
+    assert [e["headers"]["eventname"] for e in recorded(d, "rec")][-1] == "PROCESS_GROUP_REMOVED"
+    info = {p["name"]: p["statename"] for p in server.supervisor.getAllProcessInfo()}
+    assert info == {"a": "RUNNING", "rec": "RUNNING"}
