@@ -311,3 +311,17 @@ def test_shutdown_is_announced_to_listeners_still_running(
         "SUPERVISOR_STATE_CHANGE_RUNNING",
         "SUPERVISOR_STATE_CHANGE_STOPPING",
     ]
+
+
+def test_listener_config_info_matches_supervisord(daemon_factory: DaemonFactory) -> None:
+    infos = {}
+    for real in (False, True):
+        d = daemon_factory(recorder("PROCESS_STATE", name="rec") + "numprocs=1\n", real=real)
+        d.wait_state("rec", "RUNNING")
+        (info,) = d.rpc().supervisor.getAllConfigInfo()
+        infos[real] = {
+            k: str(v).replace(str(d.dir), "DIR") for k, v in info.items() if "logfile" not in k
+        }
+        infos[real]["logfile keys"] = str(sorted(k for k in info if "logfile" in k))
+    assert infos[False] == infos[True]
+    assert (infos[False]["group_prio"], infos[False]["process_prio"]) == ("-1", "999")
