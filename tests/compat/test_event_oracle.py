@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import re
+import socket
 import sys
 from pathlib import Path
 from typing import Any
@@ -325,3 +326,28 @@ def test_listener_config_info_matches_supervisord(daemon_factory: DaemonFactory)
         infos[real]["logfile keys"] = str(sorted(k for k in info if "logfile" in k))
     assert infos[False] == infos[True]
     assert (infos[False]["group_prio"], infos[False]["process_prio"]) == ("-1", "999")
+
+
+@BOTH
+def test_superlance_httpok_restarts_a_program_whose_url_fails(
+    daemon_factory: DaemonFactory, real: bool
+) -> None:
+    with socket.socket() as s:  # a port nothing listens on: every GET fails at once
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    programs = f"""
+[eventlistener:httpok]
+command={BIN}/httpok -p web -t 2 http://127.0.0.1:{port}/
+events=TICK_5
+[program:web]
+command=/bin/sleep 1000
+startsecs=0
+"""
+    d = daemon_factory(programs, real=real)
+    d.wait_state("web", "RUNNING")
+    first = d.rpc().supervisor.getProcessInfo("web")["pid"]
+    wait_until(
+        lambda: d.rpc().supervisor.getProcessInfo("web")["pid"] not in (0, first),
+        20,
+        "httpok to restart web",
+    )
