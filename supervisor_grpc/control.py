@@ -330,6 +330,10 @@ class Control:
     def send_stdin(self, name: str, data: bytes) -> None:
         self.call(lambda: self._core.send_stdin(self._core.find(name), data))
 
+    def send_remote_comm_event(self, type_: str, data: str) -> None:
+        """REMOTE_COMMUNICATION for the listener pools subscribed to it."""
+        self.call(lambda: self._core.send_remote_comm_event(type_, data))
+
     # ---- logs -------------------------------------------------------------------------
 
     def log_channel(self, name: str | None, channel: Channel = Channel.STDOUT) -> LogChannel:

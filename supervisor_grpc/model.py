@@ -188,6 +188,10 @@ class GroupSpec:
     programs: tuple[ProgramSpec, ...]
     kind: GroupKind = GroupKind.PROGRAM
     section: str = ""
+    # [eventlistener:x] only: the event types the pool subscribes to (supervisor's names,
+    # abstract ones included) and how many events it buffers before discarding the oldest.
+    events: tuple[str, ...] = ()
+    buffer_size: int = 10
 
 
 @dataclass(frozen=True, slots=True)
@@ -334,7 +338,9 @@ class Event:
     """One entry of the event journal: a process transition or a daemon event.
 
     ``kind`` is ``"process_state"`` (with from/to states), ``"daemon_state"``,
-    ``"group_added"``, ``"group_removed"`` or ``"health"`` (``reason`` = the new health).
+    ``"group_added"``, ``"group_removed"``, ``"health"`` (``reason`` = the new health),
+    ``"process_communication"`` (``channel`` and ``data``: a capture-mode message) or
+    ``"remote_communication"`` (``comm_type`` and ``data``: a sendRemoteCommEvent).
     """
 
     kind: str
@@ -347,6 +353,10 @@ class Event:
     pid: int = 0
     expected: bool = True
     reason: str = ""
+    tries: int = 0  # process_state STARTING/BACKOFF: supervisor's failed-start count
+    channel: str = ""
+    comm_type: str = ""
+    data: bytes = b""
 
 
 @dataclass(frozen=True, slots=True)

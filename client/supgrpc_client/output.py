@@ -138,6 +138,12 @@ def event_line(event: Event) -> str:
         return f"{when} {event.namespec} health {event.health}" + (
             f": {event.reason}" if event.reason else ""
         )
+    if event.kind == "process_communication":
+        text = event.data.decode("utf-8", errors="replace")
+        return f"{when} {event.namespec} {event.stream} communication: {text!r}"
+    if event.kind == "remote_communication":
+        text = event.data.decode("utf-8", errors="replace")
+        return f"{when} remote communication {event.comm_type}: {text!r}"
     if event.kind == "missed":
         return f"{when} (missed {event.missed} events: this reader fell behind)"
     return f"{when} {event.kind}"

@@ -196,8 +196,11 @@ class LogChunk:
 @dataclass(frozen=True, slots=True)
 class Event:
     """WatchEvents: ``kind`` is ``process_state``, ``daemon_state``, ``group_added``,
-    ``group_removed``, ``program_health`` (``health`` and ``reason`` = the check's output) or
-    ``missed`` (then ``missed`` counts the events this reader lost)."""
+    ``group_removed``, ``program_health`` (``health`` and ``reason`` = the check's output),
+    ``process_communication`` (``stream`` and ``data``: a capture-mode message),
+    ``remote_communication`` (``comm_type`` and ``data``: a sendRemoteCommEvent) or
+    ``missed`` (then ``missed`` counts the events this reader lost). ``supervisor_event`` is
+    supervisor's event type name (``PROCESS_STATE_EXITED``...), empty when there is none."""
 
     sequence: int
     time: float | None
@@ -213,11 +216,20 @@ class Event:
     daemon_state: str = ""
     missed: int = 0
     health: str = ""
+    supervisor_event: str = ""
+    tries: int = 0
+    stream: str = ""
+    comm_type: str = ""
+    data: bytes = b""
 
     @classmethod
     def from_pb(cls, msg: pb.WatchEventsResponse) -> Event:
         kind = msg.WhichOneof("event") or ""
-        base: dict[str, Any] = {"sequence": msg.sequence, "time": _time(msg, "time")}
+        base: dict[str, Any] = {
+            "sequence": msg.sequence,
+            "time": _time(msg, "time"),
+            "supervisor_event": msg.supervisor_event,
+        }
         if kind == "process_state":
             p = msg.process_state
             return cls(
@@ -230,8 +242,24 @@ class Event:
                 pid=p.pid,
                 expected=p.expected,
                 reason=p.reason,
+                tries=p.tries,
                 **base,
             )
+        if kind == "process_communication":
+            c = msg.process_communication
+            return cls(
+                kind=kind,
+                namespec=c.namespec,
+                name=c.name,
+                group=c.group,
+                pid=c.pid,
+                stream=stream_name(c.stream),
+                data=bytes(c.data),
+                **base,
+            )
+        if kind == "remote_communication":
+            r = msg.remote_communication
+            return cls(kind=kind, comm_type=r.type, data=r.data.encode(), **base)
         if kind == "daemon_state":
             d = msg.daemon_state
             return cls(

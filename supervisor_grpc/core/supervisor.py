@@ -13,6 +13,7 @@ import heapq
 import itertools
 import logging
 import signal
+import time
 from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import dataclass
@@ -58,8 +59,10 @@ from ..model import (
     ProcessState,
     ProgramSpec,
 )
+from .event_bridge import EventsMixin, ObservedJournal
 from .extensions import ExtensionsMixin
 from .health import HealthMonitor
+from .listeners import EventHub
 from .pipes_io import PipesMixin
 from .ports import Clock, Pipes, Reactor, Reaper, Spawner
 from .process import Process
@@ -81,7 +84,7 @@ class ActionOutcome:
     waiter: Future[bool] | None = None
 
 
-class Supervisor(PipesMixin, ExtensionsMixin, ReloadMixin):
+class Supervisor(PipesMixin, ExtensionsMixin, ReloadMixin, EventsMixin):
     def __init__(
         self,
         spec: DaemonSpec,
@@ -113,7 +116,12 @@ class Supervisor(PipesMixin, ExtensionsMixin, ReloadMixin):
         self.by_pid: dict[int, Process] = {}
         self._fd_owner: dict[int, tuple[Process, LogChannel]] = {}
         self._child_fds: dict[int, list[int]] = {}  # pid -> its output fds
-        self.journal: EventJournal[Event] = EventJournal()
+        # Listener pools see the journal's group and daemon events as they are recorded.
+        self.event_hub = EventHub(
+            spec.identifier, self._listener_write, time.time, strip=spec.strip_ansi
+        )
+        self.journal: EventJournal[Event] = ObservedJournal(self._journaled)
+        self.event_hub.on_communication = self._record_communication
         self.listeners: list[Listener] = []
         self.unknown_pid_level = logging.DEBUG
         self.finished = False
@@ -143,7 +151,7 @@ class Supervisor(PipesMixin, ExtensionsMixin, ReloadMixin):
             self._add_group(group)
 
     def _add_group(self, group: GroupSpec) -> None:
-        if group.kind is not GroupKind.PROGRAM:
+        if group.kind is GroupKind.FCGI_PROGRAM:
             raise NotSupported(
                 f"[{group.section}]: {group.kind.value} sections are not supported yet"
             )
@@ -160,6 +168,7 @@ class Supervisor(PipesMixin, ExtensionsMixin, ReloadMixin):
         self.groups[group.name] = group
         for proc in created:
             self.processes[(proc.group, proc.name)] = proc
+        self.event_hub.add_group(group, created)
         self.journal.append(Event("group_added", self.clock(), group=group.name))
 
     def _make_process(self, spec: ProgramSpec) -> Process:
@@ -186,6 +195,7 @@ class Supervisor(PipesMixin, ExtensionsMixin, ReloadMixin):
 
     def autostart(self) -> None:
         """Start every autostart program, lowest priority first (without waiting)."""
+        self.announce_running()
         for proc in self.ordered():
             if (
                 proc.spec.autostart
@@ -349,11 +359,13 @@ class Supervisor(PipesMixin, ExtensionsMixin, ReloadMixin):
             self._run_continuations()
         if self.mood is DaemonState.SHUTDOWN:
             self._advance_shutdown()
-        deadline: float | None = None
+        self.event_hub.fire_ticks()
+        self.event_hub.dispatch()
+        deadline: float | None = self.event_hub.next_tick(now)
         while self._heap:
             first, _, head = self._heap[0]
             if head.machine.deadline == first and self._is_live(head):
-                deadline = first
+                deadline = first if deadline is None else min(deadline, first)
                 break
             heapq.heappop(self._heap)
         health_due = self.health.next_deadline()
@@ -444,6 +456,7 @@ class Supervisor(PipesMixin, ExtensionsMixin, ReloadMixin):
     def _publish(self, proc: Process, pub: Publish, now: float) -> None:
         if pub.message:
             log.log(logging.WARNING if pub.level == "warn" else logging.INFO, "%s", pub.message)
+        tries = self._tries(proc, pub)
         self.journal.append(
             Event(
                 "process_state",
@@ -455,8 +468,10 @@ class Supervisor(PipesMixin, ExtensionsMixin, ReloadMixin):
                 pid=pub.pid,
                 expected=pub.expected,
                 reason=proc.machine.spawn_error if pub.to_state in (S.BACKOFF, S.FATAL) else "",
+                tries=tries,
             )
         )
+        self._notify_transition(proc, pub, tries)
         self._resolve_waiters(proc, pub.to_state)
         self.health.process_changed(proc, pub.to_state, now)
         for listener in self.listeners:
@@ -574,6 +589,7 @@ class Supervisor(PipesMixin, ExtensionsMixin, ReloadMixin):
                 self._close_output(fd)
         self._close_stdin(proc)
         self.health.forget(proc)
+        self.event_hub.forget_process(proc)
         self._waiting.discard(proc)
         proc.stdout.close()
         proc.stderr.close()

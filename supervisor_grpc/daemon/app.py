@@ -46,7 +46,7 @@ S = ProcessState
 def _check_supported(spec: DaemonSpec) -> None:
     """Refuse, by name, what is parsed but not implemented yet (never a silent ignore)."""
     for group in spec.groups:
-        if group.kind is not GroupKind.PROGRAM:
+        if group.kind is GroupKind.FCGI_PROGRAM:
             raise ConfigError(
                 f"{group.kind.value} sections are not supported yet",
                 file=spec.config_file,
@@ -54,11 +54,7 @@ def _check_supported(spec: DaemonSpec) -> None:
             )
         for program in group.programs:
             for channel, logspec in (("stdout", program.stdout), ("stderr", program.stderr)):
-                for key, used in (
-                    ("capture_maxbytes", logspec.capture_maxbytes > 0),
-                    ("events_enabled", logspec.events_enabled),
-                    ("syslog", logspec.syslog),
-                ):
+                for key, used in (("syslog", logspec.syslog),):
                     if used:
                         raise ConfigError(
                             f"{channel}_{key} is not supported yet",

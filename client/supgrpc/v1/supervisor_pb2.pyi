@@ -248,6 +248,10 @@ class _EventKindEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_EventKind.V
     """A group was removed."""
     EVENT_KIND_PROGRAM_HEALTH: _EventKind.ValueType  # 5
     """A program's health check result changed."""
+    EVENT_KIND_PROCESS_COMMUNICATION: _EventKind.ValueType  # 6
+    """A program wrote a capture-mode message (supervisor's PROCESS_COMMUNICATION_*)."""
+    EVENT_KIND_REMOTE_COMMUNICATION: _EventKind.ValueType  # 7
+    """A client called sendRemoteCommEvent (supervisor's REMOTE_COMMUNICATION)."""
 
 class EventKind(_EventKind, metaclass=_EventKindEnumTypeWrapper):
     """EventKind classifies a WatchEvents record (used to filter)."""
@@ -264,6 +268,10 @@ EVENT_KIND_GROUP_REMOVED: EventKind.ValueType  # 4
 """A group was removed."""
 EVENT_KIND_PROGRAM_HEALTH: EventKind.ValueType  # 5
 """A program's health check result changed."""
+EVENT_KIND_PROCESS_COMMUNICATION: EventKind.ValueType  # 6
+"""A program wrote a capture-mode message (supervisor's PROCESS_COMMUNICATION_*)."""
+EVENT_KIND_REMOTE_COMMUNICATION: EventKind.ValueType  # 7
+"""A client called sendRemoteCommEvent (supervisor's REMOTE_COMMUNICATION)."""
 Global___EventKind: _TypeAlias = EventKind  # noqa: Y015
 
 @_typing.final
@@ -1151,6 +1159,7 @@ class ProcessStateChanged(_message.Message):
     PID_FIELD_NUMBER: _builtins.int
     EXPECTED_FIELD_NUMBER: _builtins.int
     REASON_FIELD_NUMBER: _builtins.int
+    TRIES_FIELD_NUMBER: _builtins.int
     name: _builtins.str
     """The process name."""
     group: _builtins.str
@@ -1167,6 +1176,8 @@ class ProcessStateChanged(_message.Message):
     """For EXITED: whether the exit status was expected."""
     reason: _builtins.str
     """For BACKOFF/FATAL: why the start failed."""
+    tries: _builtins.int
+    """For STARTING/BACKOFF: supervisor's `tries` (failed starts so far), as listeners get it."""
     def __init__(
         self,
         *,
@@ -1178,10 +1189,11 @@ class ProcessStateChanged(_message.Message):
         pid: _builtins.int = ...,
         expected: _builtins.bool = ...,
         reason: _builtins.str = ...,
+        tries: _builtins.int = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["expected", b"expected", "from_state", b"from_state", "group", b"group", "name", b"name", "namespec", b"namespec", "pid", b"pid", "reason", b"reason", "to_state", b"to_state"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["expected", b"expected", "from_state", b"from_state", "group", b"group", "name", b"name", "namespec", b"namespec", "pid", b"pid", "reason", b"reason", "to_state", b"to_state", "tries", b"tries"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -1274,6 +1286,76 @@ class GroupChanged(_message.Message):
 Global___GroupChanged: _TypeAlias = GroupChanged  # noqa: Y015
 
 @_typing.final
+class ProcessCommunication(_message.Message):
+    """ProcessCommunication is what a program wrote between <!--XSUPERVISOR:BEGIN--> and
+    <!--XSUPERVISOR:END--> on a channel with *_capture_maxbytes set.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    NAME_FIELD_NUMBER: _builtins.int
+    GROUP_FIELD_NUMBER: _builtins.int
+    NAMESPEC_FIELD_NUMBER: _builtins.int
+    PID_FIELD_NUMBER: _builtins.int
+    STREAM_FIELD_NUMBER: _builtins.int
+    DATA_FIELD_NUMBER: _builtins.int
+    name: _builtins.str
+    """The process name."""
+    group: _builtins.str
+    """The process's group."""
+    namespec: _builtins.str
+    """The process's namespec."""
+    pid: _builtins.int
+    """The pid that wrote it."""
+    stream: Global___LogStream.ValueType
+    """The channel it was written on."""
+    data: _builtins.bytes
+    """The bytes between the two tokens (at most *_capture_maxbytes of them)."""
+    def __init__(
+        self,
+        *,
+        name: _builtins.str = ...,
+        group: _builtins.str = ...,
+        namespec: _builtins.str = ...,
+        pid: _builtins.int = ...,
+        stream: Global___LogStream.ValueType = ...,
+        data: _builtins.bytes = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["data", b"data", "group", b"group", "name", b"name", "namespec", b"namespec", "pid", b"pid", "stream", b"stream"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ProcessCommunication: _TypeAlias = ProcessCommunication  # noqa: Y015
+
+@_typing.final
+class RemoteCommunication(_message.Message):
+    """RemoteCommunication is an event sent with supervisor.sendRemoteCommEvent."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    TYPE_FIELD_NUMBER: _builtins.int
+    DATA_FIELD_NUMBER: _builtins.int
+    type: _builtins.str
+    """The `type` argument."""
+    data: _builtins.str
+    """The `data` argument."""
+    def __init__(
+        self,
+        *,
+        type: _builtins.str = ...,
+        data: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["data", b"data", "type", b"type"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RemoteCommunication: _TypeAlias = RemoteCommunication  # noqa: Y015
+
+@_typing.final
 class EventsMissed(_message.Message):
     """EventsMissed tells a reader it fell behind the kept history."""
 
@@ -1309,8 +1391,16 @@ class WatchEventsResponse(_message.Message):
     GROUP_REMOVED_FIELD_NUMBER: _builtins.int
     MISSED_FIELD_NUMBER: _builtins.int
     PROGRAM_HEALTH_FIELD_NUMBER: _builtins.int
+    PROCESS_COMMUNICATION_FIELD_NUMBER: _builtins.int
+    REMOTE_COMMUNICATION_FIELD_NUMBER: _builtins.int
+    SUPERVISOR_EVENT_FIELD_NUMBER: _builtins.int
     sequence: _builtins.int
     """The event's sequence number (strictly increasing; 0 for an EventsMissed notice)."""
+    supervisor_event: _builtins.str
+    """The supervisor 4.3.0 event type this is (e.g. `PROCESS_STATE_EXITED`,
+    `SUPERVISOR_STATE_CHANGE_STOPPING`, `REMOTE_COMMUNICATION`), as event listeners see it;
+    empty for events supervisor has no type for (health, missed).
+    """
     @_builtins.property
     def time(self) -> _timestamp_pb2.Timestamp:
         """When the event happened."""
@@ -1339,6 +1429,14 @@ class WatchEventsResponse(_message.Message):
     def program_health(self) -> Global___ProgramHealthChanged:
         """A program's health check result changed."""
 
+    @_builtins.property
+    def process_communication(self) -> Global___ProcessCommunication:
+        """A capture-mode message from a program."""
+
+    @_builtins.property
+    def remote_communication(self) -> Global___RemoteCommunication:
+        """A sendRemoteCommEvent call."""
+
     def __init__(
         self,
         *,
@@ -1350,12 +1448,15 @@ class WatchEventsResponse(_message.Message):
         group_removed: Global___GroupChanged | None = ...,
         missed: Global___EventsMissed | None = ...,
         program_health: Global___ProgramHealthChanged | None = ...,
+        process_communication: Global___ProcessCommunication | None = ...,
+        remote_communication: Global___RemoteCommunication | None = ...,
+        supervisor_event: _builtins.str = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["daemon_state", b"daemon_state", "event", b"event", "group_added", b"group_added", "group_removed", b"group_removed", "missed", b"missed", "process_state", b"process_state", "program_health", b"program_health", "time", b"time"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["daemon_state", b"daemon_state", "event", b"event", "group_added", b"group_added", "group_removed", b"group_removed", "missed", b"missed", "process_communication", b"process_communication", "process_state", b"process_state", "program_health", b"program_health", "remote_communication", b"remote_communication", "time", b"time"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["daemon_state", b"daemon_state", "event", b"event", "group_added", b"group_added", "group_removed", b"group_removed", "missed", b"missed", "process_state", b"process_state", "program_health", b"program_health", "sequence", b"sequence", "time", b"time"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["daemon_state", b"daemon_state", "event", b"event", "group_added", b"group_added", "group_removed", b"group_removed", "missed", b"missed", "process_communication", b"process_communication", "process_state", b"process_state", "program_health", b"program_health", "remote_communication", b"remote_communication", "sequence", b"sequence", "supervisor_event", b"supervisor_event", "time", b"time"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    _WhichOneofReturnType_event: _TypeAlias = _typing.Literal["process_state", "daemon_state", "group_added", "group_removed", "missed", "program_health"]  # noqa: Y015
+    _WhichOneofReturnType_event: _TypeAlias = _typing.Literal["process_state", "daemon_state", "group_added", "group_removed", "missed", "program_health", "process_communication", "remote_communication"]  # noqa: Y015
     _WhichOneofArgType_event: _TypeAlias = _typing.Literal["event", b"event"]  # noqa: Y015
     def WhichOneof(self, oneof_group: _WhichOneofArgType_event) -> _WhichOneofReturnType_event | None: ...
 
