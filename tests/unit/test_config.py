@@ -555,12 +555,14 @@ def test_included_file_that_cannot_be_read_is_named(tmp_path: Path) -> None:
     assert str(exc.value).startswith(f"{bad}: cannot read config file")
 
 
-def test_section_defined_in_two_files(tmp_path: Path) -> None:
-    write(tmp_path / "conf.d" / "a.conf", "[program:a]\ncommand=y\n")
+def test_section_defined_in_two_files_is_merged(tmp_path: Path) -> None:
+    inc = write(tmp_path / "conf.d" / "a.conf", "[program:a]\ncommand=y\n")
     main = conf(tmp_path, "[program:a]\ncommand=x\n[include]\nfiles=conf.d/*.conf\n")
-    with pytest.raises(ConfigError) as exc:
-        load(main)
-    assert "[program:a]" in str(exc.value) and main in str(exc.value)
+    spec = load(main)
+    assert programs(spec)["a"].command == "y"  # supervisord: the later file's value wins
+    assert f"{inc}: [program:a] is also defined in {main}; merged, as supervisord does" in (
+        spec.warnings
+    )
 
 
 def test_errors_in_included_file_name_that_file(tmp_path: Path) -> None:
@@ -588,8 +590,6 @@ def test_missing_file(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     "text",
     [
-        "[supervisord]\n[supervisord]\n",
-        "[supervisord]\nlogfile=a\nlogfile=b\n",
         "no header\n",
         "[supervisord\n",
         "[supervisord]\n  indented continuation with no key\n=value\n",
