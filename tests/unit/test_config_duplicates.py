@@ -47,8 +47,7 @@ def test_a_key_given_twice_keeps_the_last_value_and_warns(tmp_path: Path) -> Non
     assert programs(spec)["a"].autorestart.name == "NEVER"
     assert (
         f"{path}: [program:a] autorestart: given more than once in this section; "
-        "the last value is used, as in supervisord"
-        in spec.warnings
+        "the last value is used, as in supervisord" in spec.warnings
     )
     assert sum("[program:a] command: given more than once" in w for w in spec.warnings) == 1
 
