@@ -221,10 +221,11 @@ class Layout:
         if os.geteuid() != 0 and "--user" in args:
             i = args.index("--user")
             del args[i : i + 2]
+        # Both in the foreground, as a container entrypoint runs them (the same options).
+        fg = [] if "-n" in args else ["-n"]
         if real:
-            fg = [] if "-n" in args else ["-n"]  # we must keep it in the foreground
             return [str(BIN / "supervisord"), *fg, "-c", str(self.main), *args]
-        return [str(BIN / "supgrpcd"), "-c", str(self.main), "--no-grpc", *args]
+        return [str(BIN / "supgrpcd"), *fg, "-c", str(self.main), "--no-grpc", *args]
 
 
 @dataclass
@@ -235,6 +236,7 @@ class Outcome:
     rc: int | None = None
     output: str = ""
     info: list[dict[str, Any]] = field(default_factory=list)
+    config: list[dict[str, str]] = field(default_factory=list)
     status: list[str] = field(default_factory=list)
 
     def summary(self) -> str:
@@ -322,16 +324,20 @@ class Runner:
             return None
         if any(p["statename"] in UNSETTLED for p in info):
             return None
-        autostart = {
-            (c["group"], c["name"])
-            for c in self.rpc().supervisor.getAllConfigInfo()
-            if c["autostart"]
-        }
+        config = self.rpc().supervisor.getAllConfigInfo()
+        autostart = {(c["group"], c["name"]) for c in config if c["autostart"]}
         if any(p["statename"] == "STOPPED" and (p["group"], p["name"]) in autostart for p in info):
             return None  # not started yet (a later priority level)
         root = self.layout.root
         rows = [{k: normalise(str(p[k]), root) for k in self.FIELDS} for p in info]
-        return Outcome(info=rows, status=self.ctl_status())
+        for row, p in zip(rows, info, strict=True):
+            # where the program runs: directory=, else the daemon's own directory
+            row["cwd"] = normalise(os.readlink(f"/proc/{p['pid']}/cwd"), root) if p["pid"] else ""
+        return Outcome(
+            info=rows,
+            config=[{k: normalise(str(v), root) for k, v in sorted(c.items())} for c in config],
+            status=self.ctl_status(),
+        )
 
     def ctl_status(self) -> list[str]:
         """supervisor 4.3.0's own ``supervisorctl status`` on the same file, in-process."""

@@ -2,10 +2,11 @@
 start under supgrpcd with the same processes, groups and states as under supervisord 4.3.0.
 
 Both daemons run at the same time on the same stubbed files (tests/compat/corpus_stub.py says
-what the stubbing changes); once each has settled, its ``getAllProcessInfo`` and
-``supervisorctl status`` (supervisor's own, normalised for pids, uptimes and the temporary
-root) must be the same. A case that needs a feature not implemented yet is expected to be
-refused today, by that feature's name (``xfail(strict=True)``: it fails loudly once the
+what the stubbing changes); once each has settled, its ``getAllProcessInfo`` (plus each
+running process's working directory), ``getAllConfigInfo`` and ``supervisorctl status``
+(supervisor's own, normalised for pids, uptimes and the temporary root) must be the same.
+A case that needs a feature not implemented yet is expected to be refused today, by that
+feature's name (``xfail(strict=True)``: it fails loudly once the
 feature lands, so the mark is removed then).
 """
 
@@ -362,4 +363,5 @@ def test_starts_like_supervisord(
         raise RefusedForMissingFeature(ours.summary())
     assert ours.rc is None, ours.summary()
     assert ours.info == theirs.info
+    assert ours.config == theirs.config
     assert ours.status == theirs.status
