@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import grp
+import http.client
 import io
 import os
 import pwd
@@ -56,6 +57,7 @@ PATH_KEYS = frozenset(
     }
 )
 DIR_KEYS = frozenset({"directory", "childlogdir"})
+RPC_ERRORS = (OSError, xmlrpc.client.Error, http.client.HTTPException)
 UNSETTLED = frozenset({"STARTING", "BACKOFF", "STOPPING"})
 EXPANSION = re.compile(r"%\([^)]*\)[-#0 +]*\d*(?:\.\d+)?[a-zA-Z]|%%")
 HEADER = re.compile(r"^\s*\[([^\]]+)\]")
@@ -307,12 +309,13 @@ class Runner:
     def answering(self) -> bool:
         try:
             return bool(self.rpc().supervisor.getState()["statecode"] == 1)
-        except (OSError, xmlrpc.client.Error):
+        except RPC_ERRORS:
             return False
 
     def settled(self) -> Outcome | None:
         """The outcome once the daemon has refused, or once none of its processes is in a
-        passing state (STARTING, BACKOFF, STOPPING); None while it is not there yet."""
+        passing state (STARTING, BACKOFF, STOPPING, or autostart but not started yet);
+        None while it is not there yet."""
         assert self.proc is not None
         if self.proc.poll() is not None:
             return Outcome(rc=self.proc.returncode, output=self.log.read_text(errors="replace"))
@@ -320,11 +323,11 @@ class Runner:
             if self.rpc().supervisor.getState()["statecode"] != 1:
                 return None
             info = self.rpc().supervisor.getAllProcessInfo()
-        except (OSError, xmlrpc.client.Error):
+            config = self.rpc().supervisor.getAllConfigInfo()
+        except RPC_ERRORS:
             return None
         if any(p["statename"] in UNSETTLED for p in info):
             return None
-        config = self.rpc().supervisor.getAllConfigInfo()
         autostart = {(c["group"], c["name"]) for c in config if c["autostart"]}
         if any(p["statename"] == "STOPPED" and (p["group"], p["name"]) in autostart for p in info):
             return None  # not started yet (a later priority level)
@@ -362,21 +365,32 @@ class Runner:
         if self.proc is not None and self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)
 
-    def wait(self, timeout: float = 30.0) -> None:
-        """Wait for the daemon to exit. supervisord stops one priority group per turn of
-        its main loop, which sleeps up to a second unless a request arrives (a child's exit
-        does not wake it), so asking its state while it stops keeps the loop turning."""
-        if self.proc is None:
-            return
-        end = time.monotonic() + timeout
-        while self.proc.poll() is None and time.monotonic() < end:
-            with contextlib.suppress(OSError, xmlrpc.client.Error, ValueError):
-                self.rpc().supervisor.getState()
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                self.proc.wait(0.05)
-        if self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait()
+    def poke(self) -> None:
+        """supervisord stops one priority group per turn of its main loop, which sleeps up
+        to a second unless a request arrives (a child's exit does not wake it): asking its
+        state while it stops keeps the loop turning."""
+        with contextlib.suppress(*RPC_ERRORS):
+            self.rpc().supervisor.getState()
+
+
+def stop_all(runners: list[Runner], timeout: float = 30.0) -> None:
+    """SIGTERM every daemon, then reap each as soon as it exits (a daemon left unreaped
+    while another one stops would be a zombie of the test process)."""
+    for runner in runners:
+        runner.terminate()
+    running = [r.proc for r in runners if r.proc is not None]
+    end = time.monotonic() + timeout
+    while running and time.monotonic() < end:
+        for runner in runners:
+            if runner.proc in running and runner.proc is not None:
+                if runner.proc.poll() is None:
+                    runner.poke()
+                else:
+                    running.remove(runner.proc)
+        time.sleep(0.05)
+    for proc in running:
+        proc.kill()
+        proc.wait()
 
 
 def run_pair(case: Case, deadline_s: float = 30.0) -> tuple[Outcome, Outcome]:
@@ -411,9 +425,6 @@ def run_pair(case: Case, deadline_s: float = 30.0) -> tuple[Outcome, Outcome]:
         assert results[0] is not None and results[1] is not None
         return results[0], results[1]
     finally:
-        for runner in runners:
-            runner.terminate()
-        for runner in runners:
-            runner.wait()
+        stop_all(runners)
         for root in roots:
             shutil.rmtree(root, ignore_errors=True)
