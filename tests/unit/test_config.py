@@ -429,7 +429,6 @@ def test_eventlistener_fcgi_errors(tmp_path: Path, body: str, key: str) -> None:
         ("umask", "089"),
         ("numprocs", "x"),
         ("numprocs_start", "x"),
-        ("command", ""),
     ],
 )
 def test_program_option_errors(tmp_path: Path, option: str, value: str) -> None:
@@ -442,6 +441,12 @@ def test_program_option_errors(tmp_path: Path, option: str, value: str) -> None:
     msg = str(exc.value)
     assert msg.startswith(f"{path} [program:a] {option}: "), msg
     assert "\n" not in msg
+
+
+def test_empty_command_is_left_to_the_spawn(tmp_path: Path) -> None:
+    # supervisord reads it and fails only that spawn (tests/compat/test_config_acceptance.py)
+    spec = load(conf(tmp_path, "[program:a]\ncommand=\n[program:b]\ncommand= \n"))
+    assert [p.command.strip() for p in programs(spec).values()] == ["", ""]
 
 
 def test_missing_command(tmp_path: Path) -> None:
