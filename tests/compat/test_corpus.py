@@ -18,7 +18,8 @@ from concurrent.futures import Future, ThreadPoolExecutor
 
 import pytest
 
-from tests.compat.corpus_stub import CORPUS, Case, Outcome, run_pair
+from tests.compat.corpus_run import Outcome, run_pair
+from tests.compat.corpus_stub import CORPUS, Case
 
 pytestmark = pytest.mark.compat
 
