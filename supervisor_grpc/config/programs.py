@@ -171,8 +171,8 @@ class ProgramReader:
             command = g.text("command", extra=extra)
             if command is None:
                 raise g.error("program section does not specify a command", "command")
-            if not command.strip():
-                raise g.error("command is empty", "command")
+            # An empty command= is not refused here: supervisord runs such a config and
+            # fails only that spawn ("command is empty"), and so does our spawner.
             name = g.text("process_name", extra=extra) or program_name
             name = g.convert("process_name", dt.check_name, name)
             merged = dict(self.daemon_env)

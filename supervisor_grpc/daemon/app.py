@@ -185,7 +185,9 @@ class App:
         if not host.tune_allocator():
             log.debug("mallopt unavailable: keeping the C allocator's defaults")
         os.umask(spec.umask)
-        if spec.directory:
+        # supervisord switches to directory= only when it daemonizes (nodaemon=false, no -n);
+        # in the foreground its children run where it was started. Ours run where theirs do.
+        if spec.directory and not (spec.nodaemon or opts.nodaemon):
             try:
                 os.chdir(spec.directory)
             except OSError as exc:

@@ -33,6 +33,7 @@ class _Parser(argparse.ArgumentParser):
 class Options:
     configuration: str | None = None
     command: list[str] = field(default_factory=list)
+    nodaemon: bool = False  # -n: we stay in the foreground anyway; it matters for directory=
     silent: bool | None = None
     user: str | None = None
     umask: str | None = None
