@@ -1,0 +1,153 @@
+"""Log sinks that fail or stall never freeze the init, and never lose a line silently
+(issue 11, items 1, 5 and 6).
+
+Real ``supgrpcd`` subprocesses: one whose stdout is a pipe nobody reads, one whose log
+directory is a tiny tmpfs that fills up (in a private mount namespace), one whose SIGUSR2
+reopen fails for one channel.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import re
+import shutil
+import signal
+import subprocess
+import termios
+import time
+from collections.abc import Iterator
+
+import pytest
+
+from tests.integration.grpc_fixtures import SUPGRPCD, Daemon, no_zombies_of, py, short_tmpdir
+from tests.integration.grpc_fixtures import wait_until as grpc_wait_until
+
+# Generous bounds: a frozen loop misses them by far more (forever, before the fix).
+ANSWER_WITHIN = 5.0
+EXIT_WITHIN = 10.0
+
+
+class StalledStdoutDaemon(Daemon):
+    """A daemon whose stdout is a pipe: the read end is kept open and never read."""
+
+    read_end: int = -1
+
+    def start(self, *, wait_for: str | None = "unix", extra_args: tuple[str, ...] = ()) -> None:
+        self.read_end, write_end = os.pipe()
+        with open(self.output, "wb") as err:
+            self.proc = subprocess.Popen(
+                [SUPGRPCD, "-c", str(self.conf), *extra_args],
+                stdout=write_end,
+                stderr=err,
+                start_new_session=True,
+            )
+        os.close(write_end)
+        if wait_for == "unix":
+            grpc_wait_until(lambda: self._accepts_unix(), what=f"{self.sock} to accept")
+
+    def queued(self) -> int:
+        """Bytes sitting unread in the stdout pipe."""
+        buf = bytearray(4)
+        fcntl.ioctl(self.read_end, termios.FIONREAD, buf)
+        return int.from_bytes(buf, "little")
+
+    def close(self) -> None:
+        try:
+            self.stop()
+        finally:
+            if self.read_end >= 0:
+                os.close(self.read_end)
+            shutil.rmtree(self.dir, ignore_errors=True)
+
+
+SPEW = py('import sys, itertools; [print(80 * "x") for _ in itertools.count()]')
+
+
+@pytest.fixture
+def stalled() -> Iterator[StalledStdoutDaemon]:
+    daemon = StalledStdoutDaemon(
+        short_tmpdir(),
+        f"""
+        [program:spew]
+        command = {SPEW}
+        stdout_logfile = /dev/stdout
+        stdout_logfile_maxbytes = 0
+        startsecs = 0
+
+        [program:sleeper]
+        command = sleep 1000
+        autorestart = false
+        startsecs = 0
+        """,
+    )
+    try:
+        yield daemon
+    finally:
+        daemon.close()
+
+
+def _timed(fn: object) -> tuple[object, float]:
+    t0 = time.monotonic()
+    value = fn()  # type: ignore[operator]
+    return value, time.monotonic() - t0
+
+
+def test_unread_stdout_pipe_never_freezes_the_loop(stalled: StalledStdoutDaemon) -> None:
+    stalled.start()
+    client = stalled.client(timeout=ANSWER_WITHIN)
+    try:
+        # The pipe fills up (64 KiB by default) while spew keeps writing to /dev/stdout.
+        grpc_wait_until(lambda: stalled.queued() >= 60000, what="stdout pipe to fill")
+        sleeper = grpc_wait_until(lambda: client.get_process("sleeper").pid, what="sleeper to run")
+        # Status still answers promptly, again and again, while the pipe stays full.
+        for _ in range(5):
+            _, took = _timed(client.list_processes)
+            assert took < ANSWER_WITHIN
+        # A child that dies is reaped (no zombie is left) and its exit recorded.
+        os.kill(sleeper, signal.SIGKILL)
+        grpc_wait_until(
+            lambda: client.get_process("sleeper").state == "EXITED", what="sleeper EXITED"
+        )
+        assert grpc_wait_until(lambda: no_zombies_of(stalled.proc.pid), what="no zombie")
+        # What the stalled sink could not take is counted, in an RPC field...
+        spew = grpc_wait_until(
+            lambda: (p := client.get_process("spew")).stdout_log.dropped_bytes > 0 and p,
+            what="dropped bytes reported",
+        )
+        assert spew.stdout_log.dropped_lines > 0
+        assert spew.stdout_log.dropped_bytes >= 81 * spew.stdout_log.dropped_lines
+        # ...and in the main log, once for the episode.
+        grpc_wait_until(
+            lambda: re.search(r"spew stdout log /dev/stdout: .*dropping", stalled.main_log()),
+            what="drop report in the main log",
+        )
+        assert len(re.findall(r"spew stdout log .*dropping", stalled.main_log())) == 1
+    finally:
+        client.close()
+    # SIGTERM is acted on promptly even though stdout is still not read.
+    t0 = time.monotonic()
+    assert stalled.proc is not None
+    stalled.proc.send_signal(signal.SIGTERM)
+    stalled.proc.wait(EXIT_WITHIN)
+    took = time.monotonic() - t0
+    assert took < EXIT_WITHIN
+    log = stalled.main_log()
+    assert "received SIGTERM" in log
+    assert re.search(r"spew stdout log /dev/stdout: \d+ line\(s\) \(\d+ bytes\) dropped", log)
+    # Drops never tear or glue lines: every complete line in the pipe is one spew wrote.
+    # (The last one may be cut: its rest was still buffered when the init exited, which
+    # the summary line counts.)
+    assert re.search(r"spew stdout log .*bytes still unwritten at close", log)
+    data = b""
+    while chunk := _read_nonblocking(stalled.read_end):
+        data += chunk
+    assert set(data.split(b"\n")[:-1]) == {b"x" * 80}
+
+
+def _read_nonblocking(fd: int) -> bytes:
+    os.set_blocking(fd, False)
+    try:
+        return os.read(fd, 1 << 16)
+    except BlockingIOError:
+        return b""
