@@ -9,6 +9,7 @@ reopen fails for one channel.
 from __future__ import annotations
 
 import fcntl
+import itertools
 import os
 import re
 import shutil
@@ -17,6 +18,7 @@ import subprocess
 import termios
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -151,3 +153,121 @@ def _read_nonblocking(fd: int) -> bytes:
         return os.read(fd, 1 << 16)
     except BlockingIOError:
         return b""
+
+
+# -- item 5: a full disk ---------------------------------------------------------------------
+
+COUNTER = py(
+    "import time, itertools; "
+    '[(print(f"line {i:06d} " + 50 * "x"), time.sleep(0.0005)) for i in itertools.count()]'
+)
+LINE = re.compile(rb"line (\d{6}) x{50}")
+
+
+class TinyDiskDaemon(Daemon):
+    """A daemon in a private mount namespace whose program logs go to a 1 MiB tmpfs that a
+    filler file nearly fills. The test sees that tmpfs through /proc/<pid>/root."""
+
+    def __init__(self, workdir: str) -> None:
+        self.mnt = Path(workdir) / "tiny"
+        self.mnt.mkdir()
+        super().__init__(
+            workdir,
+            f"""
+            [program:counter]
+            command = {COUNTER}
+            stdout_logfile = {self.mnt}/counter.log
+            stdout_logfile_maxbytes = 0
+            startsecs = 0
+            """,
+        )
+
+    def start(self, *, wait_for: str | None = "unix", extra_args: tuple[str, ...] = ()) -> None:
+        script = (
+            f"mount -t tmpfs -o size=1m tmpfs {self.mnt} && "
+            f"head -c 960000 /dev/zero > {self.mnt}/filler && "
+            f"exec {SUPGRPCD} -c {self.conf}"
+        )
+        with open(self.output, "wb") as out:
+            self.proc = subprocess.Popen(
+                ["unshare", "--mount", "--propagation", "private", "sh", "-c", script],
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        grpc_wait_until(lambda: self._accepts_unix(), what=f"{self.sock} to accept")
+
+    def inside(self, name: str) -> Path:
+        """A file on the tmpfs, as seen from our own mount namespace."""
+        assert self.proc is not None
+        return Path(f"/proc/{self.proc.pid}/root{self.mnt}/{name}")
+
+
+def _can_unshare_mounts() -> bool:
+    if os.geteuid() != 0 or shutil.which("unshare") is None:
+        return False
+    probe = subprocess.run(
+        ["unshare", "--mount", "--propagation", "private", "true"], capture_output=True
+    )
+    return probe.returncode == 0
+
+
+@pytest.fixture
+def tiny_disk() -> Iterator[TinyDiskDaemon]:
+    if not _can_unshare_mounts():
+        pytest.skip("needs root and unshare --mount (a private tmpfs)")
+    daemon = TinyDiskDaemon(short_tmpdir())
+    try:
+        yield daemon
+    finally:
+        daemon.close()
+
+
+FAILED_RE = r"counter stdout log \S+counter\.log: write failed \(No space left on device\)"
+RESUMED_RE = r"counter stdout log \S+counter\.log: (\d+) line\(s\) \((\d+) bytes\) dropped; writing"
+
+
+def test_full_disk_keeps_lines_whole_reports_once_and_resumes(
+    tiny_disk: TinyDiskDaemon,
+) -> None:
+    tiny_disk.start()
+    client = tiny_disk.client(timeout=ANSWER_WITHIN)
+    try:
+        grpc_wait_until(lambda: re.search(FAILED_RE, tiny_disk.main_log()), what="ENOSPC report")
+        info = client.get_process("counter").stdout_log
+        assert info.failing and info.last_error == "No space left on device"
+        assert info.write_errors >= 1
+        # Many more lines are lost while the disk stays full, yet the report stays single.
+        first = info.dropped_lines
+        grpc_wait_until(
+            lambda: client.get_process("counter").stdout_log.dropped_lines > first + 200,
+            what="more drops",
+        )
+        assert len(re.findall(FAILED_RE, tiny_disk.main_log())) == 1
+        # Space comes back: writing resumes by itself, and the episode is summed up once.
+        tiny_disk.inside("filler").unlink()
+        match = grpc_wait_until(
+            lambda: re.search(RESUMED_RE, tiny_disk.main_log()), what="resume report"
+        )
+        info = client.get_process("counter").stdout_log
+        assert not info.failing
+        assert info.dropped_lines >= int(match.group(1)) > 200
+        resumed_at = tiny_disk.inside("counter.log").stat().st_size
+        grpc_wait_until(
+            lambda: tiny_disk.inside("counter.log").stat().st_size > resumed_at + 6000,
+            what="lines after the resume",
+        )
+        data = tiny_disk.inside("counter.log").read_bytes()
+    finally:
+        client.close()
+    # Every line in the file is whole: no torn line, no two lines glued together.
+    lines = data.split(b"\n")
+    lines.pop()  # empty, or the line the program is writing right now
+    numbers = []
+    for line in lines:
+        m = LINE.fullmatch(line)
+        assert m, f"torn line in the log: {line[:120]!r}"
+        numbers.append(int(m.group(1)))
+    gaps = [b - a for a, b in itertools.pairwise(numbers) if b != a + 1]
+    assert len(gaps) == 1 and gaps[0] > 200  # one episode, whole lines dropped, in order
+    assert len(re.findall(FAILED_RE, tiny_disk.main_log())) == 1
