@@ -99,8 +99,12 @@ def test_unread_stdout_pipe_never_freezes_the_loop(stalled: StalledStdoutDaemon)
     stalled.start()
     client = stalled.client(timeout=ANSWER_WITHIN)
     try:
-        # The pipe fills up (64 KiB by default) while spew keeps writing to /dev/stdout.
-        grpc_wait_until(lambda: stalled.queued() >= 60000, what="stdout pipe to fill")
+        # The pipe fills up (64 KiB by default) while spew keeps writing to /dev/stdout,
+        # then the sink's own buffer does, and it starts dropping.
+        grpc_wait_until(
+            lambda: client.get_process("spew").stdout_log.failing, what="the sink to drop"
+        )
+        assert stalled.queued() > 16384  # nobody read a byte: the pipe is full
         sleeper = grpc_wait_until(lambda: client.get_process("sleeper").pid, what="sleeper to run")
         # Status still answers promptly, again and again, while the pipe stays full.
         for _ in range(5):
@@ -271,3 +275,89 @@ def test_full_disk_keeps_lines_whole_reports_once_and_resumes(
     gaps = [b - a for a, b in itertools.pairwise(numbers) if b != a + 1]
     assert len(gaps) == 1 and gaps[0] > 200  # one episode, whole lines dropped, in order
     assert len(re.findall(FAILED_RE, tiny_disk.main_log())) == 1
+
+
+# -- item 6: SIGUSR2 reopens each channel independently ------------------------------------
+
+
+@pytest.fixture
+def rotated() -> Iterator[Daemon]:
+    workdir = short_tmpdir()
+    os.mkdir(f"{workdir}/gone")
+    daemon = Daemon(
+        workdir,
+        f"""
+        [program:a_bad]
+        command = {py("import time; [time.sleep(0.01) or print(1) for _ in iter(int, 1)]")}
+        stdout_logfile = {workdir}/gone/a.log
+        startsecs = 0
+
+        [program:b_good]
+        command = {py("import time; [time.sleep(0.01) or print(2) for _ in iter(int, 1)]")}
+        stdout_logfile = {workdir}/b.log
+        startsecs = 0
+        """,
+    )
+    try:
+        yield daemon
+    finally:
+        daemon.close()
+
+
+def _logrotate(daemon: Daemon) -> None:
+    """What logrotate would do, except that a_bad's directory went away too."""
+    d = daemon.dir
+    os.rename(d / "gone", d / "gone.old")
+    os.rename(d / "b.log", d / "b.log.1")
+    os.rename(d / "supervisord.log", d / "supervisord.log.1")
+
+
+def test_a_reopen_that_fails_for_one_channel_spares_the_others(rotated: Daemon) -> None:
+    rotated.start()
+    client = rotated.client(timeout=ANSWER_WITHIN)
+    try:
+        grpc_wait_until(
+            lambda: all(p.state == "RUNNING" for p in client.list_processes()), what="RUNNING"
+        )
+        _logrotate(rotated)
+        assert rotated.proc is not None
+        rotated.proc.send_signal(signal.SIGUSR2)
+        # b_good (after a_bad) and the main log (reopened last) got new files...
+        grpc_wait_until(lambda: (rotated.dir / "b.log").stat().st_size > 0, what="new b.log")
+        grpc_wait_until(lambda: (rotated.dir / "supervisord.log").exists(), what="new main log")
+        client.stop("b_good")
+        grpc_wait_until(lambda: "stopped: b_good" in rotated.main_log(), what="main log lines")
+        # ...and a_bad's failure was said (before the main log moved on) and is in process info.
+        old_log = (rotated.dir / "supervisord.log.1").read_text()
+        assert re.search(
+            r"a_bad stdout log \S+/gone/a\.log: cannot reopen \(No such file or directory\)",
+            old_log,
+        )
+        bad = client.get_process("a_bad").stdout_log
+        assert bad.failing and bad.last_error == "No such file or directory"
+        assert not client.get_process("b_good").stdout_log.failing
+    finally:
+        client.close()
+
+
+def test_signals_in_the_same_batch_as_a_failing_reopen_are_handled(rotated: Daemon) -> None:
+    rotated.start()
+    assert rotated.proc is not None
+    grpc_wait_until(lambda: (rotated.dir / "b.log").exists(), what="b.log")
+    _logrotate(rotated)
+    # Stopped, the daemon collects both signals; on SIGCONT they reach the loop in one batch.
+    os.kill(rotated.proc.pid, signal.SIGSTOP)
+    grpc_wait_until(lambda: _state(rotated.proc.pid) == "T", what="stopped")
+    rotated.proc.send_signal(signal.SIGUSR2)
+    rotated.proc.send_signal(signal.SIGTERM)
+    os.kill(rotated.proc.pid, signal.SIGCONT)
+    assert rotated.proc.wait(EXIT_WITHIN) == 0
+    # Both were acted on, whatever order the kernel delivered them in (threads race for
+    # process-wide signals; tests/unit/test_daemon_signal_batch.py pins the order).
+    logs = (rotated.dir / "supervisord.log.1").read_text() + rotated.main_log()
+    assert "log reopen request" in logs and "received SIGTERM" in logs
+
+
+def _state(pid: int) -> str:
+    with open(f"/proc/{pid}/stat") as fh:
+        return fh.read().rsplit(")", 1)[1].split()[0]
