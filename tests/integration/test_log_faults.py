@@ -151,6 +151,65 @@ def test_unread_stdout_pipe_never_freezes_the_loop(stalled: StalledStdoutDaemon)
     assert set(data.split(b"\n")[:-1]) == {b"x" * 80}
 
 
+class StalledMainLogDaemon(StalledStdoutDaemon):
+    """``logfile=/dev/stdout`` too: the daemon's own log goes into the pipe nobody reads."""
+
+    def write_config(self, programs: str | None = None) -> None:
+        super().write_config(programs)
+        text = self.conf.read_text()
+        self.conf.write_text(
+            text.replace(f"logfile = {self.dir}/supervisord.log", "logfile = /dev/stdout")
+        )
+
+
+def test_main_log_on_an_unread_stdout_never_freezes_the_loop() -> None:
+    daemon = StalledMainLogDaemon(
+        short_tmpdir(),
+        f"""
+        [program:spew]
+        command = {SPEW}
+        stdout_logfile = /dev/stdout
+        startsecs = 0
+
+        [program:blink]
+        command = true
+        startsecs = 0
+        autorestart = true
+        """,
+    )
+    try:
+        daemon.start()
+        client = daemon.client(timeout=ANSWER_WITHIN)
+        try:
+            grpc_wait_until(
+                lambda: client.get_process("spew").stdout_log.failing, what="the sink to drop"
+            )
+            # blink exits and restarts over and over: the main log keeps getting lines
+            # (spawned/exited) it cannot write, and the loop keeps reaping regardless.
+            spawned = _main_ring(client).count("spawned: 'blink'")
+            grpc_wait_until(
+                lambda: _main_ring(client).count("spawned: 'blink'") > spawned + 20,
+                what="blink restarting",
+            )
+            # The drop report reaches the main log's ring (TailLog, maintail) even though its
+            # own sink waits in the same stalled pipe.
+            assert re.search(r"spew stdout log /dev/stdout: not being read", _main_ring(client))
+        finally:
+            client.close()
+        assert daemon.proc is not None
+        t0 = time.monotonic()
+        daemon.proc.send_signal(signal.SIGTERM)
+        daemon.proc.wait(EXIT_WITHIN)
+        assert time.monotonic() - t0 < EXIT_WITHIN
+    finally:
+        daemon.close()
+
+
+def _main_ring(client: object) -> str:
+    chunks = client.tail_log(streams=("main",))  # type: ignore[attr-defined]
+    return b"".join(c.data for c in chunks).decode(errors="replace")
+
+
 def _read_nonblocking(fd: int) -> bytes:
     os.set_blocking(fd, False)
     try:
