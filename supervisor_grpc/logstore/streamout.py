@@ -104,7 +104,6 @@ class StreamOut:
         data = self._gate.admit(data, self.faults)
         if not data:
             return None
-        message = None
         if not self._pending:
             try:
                 n = self._try_write(data)
@@ -155,6 +154,8 @@ class StreamOut:
             else:
                 self._accept(b"\n")
         self._accept(data[:cut])
+        if cut == len(data):
+            return None  # the whole chunk went in, finishing its line within the slack
         message = self.faults.fail(f"not being read ({self._pending_bytes} bytes buffered)")
         self._gate.dropped(data[cut:], self.faults)
         return message

@@ -6,12 +6,14 @@ from __future__ import annotations
 import logging
 import os
 import select
+import socket
 import time
 
 import pytest
 
 from supervisor_grpc.logstore import LogChannel
-from supervisor_grpc.logstore.streamout import LINE_SLACK_BYTES
+from supervisor_grpc.logstore.faults import SinkFaults
+from supervisor_grpc.logstore.streamout import LINE_SLACK_BYTES, StreamOut
 from supervisor_grpc.model import LogSpec
 
 LINE = b"y" * 99 + b"\n"
@@ -134,3 +136,36 @@ def test_a_drop_that_ends_mid_line_skips_the_rest_of_that_line() -> None:
     # ends the line skipped after it.
     assert info.write_errors == 2
     ch.close()
+
+
+@pytest.mark.parametrize("kind", ["careful", "socket"])
+def test_shared_blocking_descriptions_are_never_blocked_on(kind: str) -> None:
+    """No /proc (careful: poll, then at most PIPE_BUF) or a socket (MSG_DONTWAIT): the
+    description stays blocking for everyone else who shares it, yet we never wait on it."""
+    if kind == "socket":
+        a, b = socket.socketpair()
+        reader, writer_fd = a, os.dup(b.fileno())
+        b.close()
+    else:
+        r, w = os.pipe()
+        reader, writer_fd = None, os.dup(w)
+        os.close(w)
+    assert os.get_blocking(writer_fd)
+    faults = SinkFaults("t", report=lambda _m: None)
+    out = StreamOut(writer_fd, kind, faults, max_buffer=50_000)
+    for _ in range(30_000):  # 3 MB: far more than the pipe or socket buffer holds
+        out.write(LINE)
+    assert faults.failing and faults.dropped_lines > 0
+    assert out.buffered <= 50_000 + LINE_SLACK_BYTES
+    out.close()
+    if reader is not None:
+        reader.setblocking(True)
+        data = b""
+        while chunk := reader.recv(1 << 16):
+            data += chunk
+        reader.close()
+    else:
+        data = read_all(r)
+        os.close(r)
+    assert set(data.split(b"\n")[:-1]) == {LINE[:-1]}
+    assert len(data) // 100 + faults.dropped_lines == 30_000
