@@ -308,6 +308,23 @@ def signal_name(signum: int) -> str:
 
 
 @dataclass(frozen=True, slots=True)
+class LogFaults:
+    """What one log channel could not write (a stalled pipe, a full disk), for process info.
+
+    Counters are for the channel's life; ``failing`` says an episode is in progress now.
+    """
+
+    dropped_bytes: int = 0
+    dropped_lines: int = 0
+    write_errors: int = 0
+    last_error: str = ""
+    failing: bool = False
+
+
+NO_LOG_FAULTS = LogFaults()
+
+
+@dataclass(frozen=True, slots=True)
 class ProcessInfo:
     """A snapshot of one process, taken on the loop thread and handed to any thread."""
 
@@ -327,6 +344,8 @@ class ProcessInfo:
     health: Health = Health.NONE
     health_output: str = ""
     autostart: bool = True
+    stdout_log: LogFaults = NO_LOG_FAULTS
+    stderr_log: LogFaults = NO_LOG_FAULTS
 
     @property
     def namespec(self) -> str:

@@ -86,6 +86,23 @@ class ResourceUsage:
 
 
 @dataclass(frozen=True, slots=True)
+class LogFaults:
+    """What one log channel could not write to its file or stream (whole lines)."""
+
+    dropped_bytes: int = 0
+    dropped_lines: int = 0
+    write_errors: int = 0
+    last_error: str = ""
+    failing: bool = False
+
+    @classmethod
+    def from_pb(cls, msg: pb.LogChannelFaults) -> LogFaults:
+        return cls(
+            msg.dropped_bytes, msg.dropped_lines, msg.write_errors, msg.last_error, msg.failing
+        )
+
+
+@dataclass(frozen=True, slots=True)
 class ProcessInfo:
     """One process (ListProcesses/GetProcess)."""
 
@@ -105,6 +122,8 @@ class ProcessInfo:
     resources: ResourceUsage = field(default_factory=ResourceUsage)
     health: str = "NONE"  # the program's own health check: NONE, STARTING, HEALTHY, UNHEALTHY
     health_output: str = ""
+    stdout_log: LogFaults = field(default_factory=LogFaults)
+    stderr_log: LogFaults = field(default_factory=LogFaults)
 
     @classmethod
     def from_pb(cls, msg: pb.ProcessInfo) -> ProcessInfo:
@@ -136,6 +155,8 @@ class ProcessInfo:
             ResourceUsage(r.cpu_percent, r.rss_bytes, r.children),
             _enum_name(pb.ProgramHealth, msg.health, "PROGRAM_HEALTH_"),
             msg.health_output,
+            LogFaults.from_pb(msg.stdout_log),
+            LogFaults.from_pb(msg.stderr_log),
         )
 
 

@@ -335,27 +335,37 @@ class App:
     # -- signals and the main program --
 
     def _on_signals(self, numbers: list[int]) -> None:
-        core = self.core
         for signum in numbers:
             if signum == signal.SIGCHLD:
                 continue  # reaping is level-triggered in core.service
-            name = (
-                signal.Signals(signum).name
-                if signum in signal.Signals._value2member_map_
-                else str(signum)
-            )
-            if self.single_only:
-                self._forward(signum)
-            elif signum in (signal.SIGTERM, signal.SIGINT, signal.SIGQUIT):
-                core.request_shutdown(f"received {name} indicating exit request")
-            elif signum == signal.SIGHUP:
-                self._reload(name)
-            elif signum == signal.SIGUSR2:
-                log.info("received %s indicating log reopen request", name)
-                core.reopen_logs()
-                self._main_handler.reopen_channel()
-            else:
-                log.debug("received %s indicating nothing", name)
+            # Each signal on its own: a failure handling one (a reload that blew up) must not
+            # drop the SIGTERM that arrived in the same batch.
+            try:
+                self._on_signal(signum)
+            except Exception:
+                log.critical("handling signal %d failed; continuing", signum, exc_info=True)
+
+    def _on_signal(self, signum: int) -> None:
+        core = self.core
+        name = (
+            signal.Signals(signum).name
+            if signum in signal.Signals._value2member_map_
+            else str(signum)
+        )
+        if self.single_only:
+            self._forward(signum)
+        elif signum in (signal.SIGTERM, signal.SIGINT, signal.SIGQUIT):
+            core.request_shutdown(f"received {name} indicating exit request")
+        elif signum == signal.SIGHUP:
+            self._reload(name)
+        elif signum == signal.SIGUSR2:
+            log.info("received %s indicating log reopen request", name)
+            # Each channel reports its own failure and never raises (LogChannel.reopen), so
+            # one unreopenable path stops neither the others nor the main log.
+            core.reopen_logs()
+            self._main_handler.reopen_channel()
+        else:
+            log.debug("received %s indicating nothing", name)
 
     def _forward(self, signum: int) -> None:
         proc = self._main_process()

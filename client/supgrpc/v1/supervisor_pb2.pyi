@@ -365,6 +365,8 @@ class ProcessInfo(_message.Message):
     RESOURCES_FIELD_NUMBER: _builtins.int
     HEALTH_FIELD_NUMBER: _builtins.int
     HEALTH_OUTPUT_FIELD_NUMBER: _builtins.int
+    STDOUT_LOG_FIELD_NUMBER: _builtins.int
+    STDERR_LOG_FIELD_NUMBER: _builtins.int
     name: _builtins.str
     """The process name (process_name in the config)."""
     group: _builtins.str
@@ -405,6 +407,14 @@ class ProcessInfo(_message.Message):
     def resources(self) -> Global___ResourceUsage:
         """CPU, memory and descendants of the live process (zeros when not running)."""
 
+    @_builtins.property
+    def stdout_log(self) -> Global___LogChannelFaults:
+        """What the stdout log could not write (a stdout pipe nobody reads, a full disk)."""
+
+    @_builtins.property
+    def stderr_log(self) -> Global___LogChannelFaults:
+        """What the stderr log could not write."""
+
     def __init__(
         self,
         *,
@@ -424,14 +434,56 @@ class ProcessInfo(_message.Message):
         resources: Global___ResourceUsage | None = ...,
         health: Global___ProgramHealth.ValueType = ...,
         health_output: _builtins.str = ...,
+        stdout_log: Global___LogChannelFaults | None = ...,
+        stderr_log: Global___LogChannelFaults | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["exit_status", b"exit_status", "resources", b"resources", "start_time", b"start_time", "stop_time", b"stop_time"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["exit_status", b"exit_status", "resources", b"resources", "start_time", b"start_time", "stderr_log", b"stderr_log", "stdout_log", b"stdout_log", "stop_time", b"stop_time"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["description", b"description", "exit_status", b"exit_status", "expected", b"expected", "group", b"group", "health", b"health", "health_output", b"health_output", "name", b"name", "namespec", b"namespec", "pid", b"pid", "resources", b"resources", "spawn_error", b"spawn_error", "start_time", b"start_time", "state", b"state", "stderr_logfile", b"stderr_logfile", "stdout_logfile", b"stdout_logfile", "stop_time", b"stop_time"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["description", b"description", "exit_status", b"exit_status", "expected", b"expected", "group", b"group", "health", b"health", "health_output", b"health_output", "name", b"name", "namespec", b"namespec", "pid", b"pid", "resources", b"resources", "spawn_error", b"spawn_error", "start_time", b"start_time", "state", b"state", "stderr_log", b"stderr_log", "stderr_logfile", b"stderr_logfile", "stdout_log", b"stdout_log", "stdout_logfile", b"stdout_logfile", "stop_time", b"stop_time"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___ProcessInfo: _TypeAlias = ProcessInfo  # noqa: Y015
+
+@_typing.final
+class LogChannelFaults(_message.Message):
+    """LogChannelFaults says what one log channel lost on its way to its file or stream. The
+    in-memory tail (TailLog/ReadLog) still has every byte; these count what the sink missed.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    DROPPED_BYTES_FIELD_NUMBER: _builtins.int
+    DROPPED_LINES_FIELD_NUMBER: _builtins.int
+    WRITE_ERRORS_FIELD_NUMBER: _builtins.int
+    LAST_ERROR_FIELD_NUMBER: _builtins.int
+    FAILING_FIELD_NUMBER: _builtins.int
+    dropped_bytes: _builtins.int
+    """Bytes dropped since the channel was created (always whole lines)."""
+    dropped_lines: _builtins.int
+    """Lines dropped since the channel was created."""
+    write_errors: _builtins.int
+    """Failed writes, opens and reopens (ENOSPC, EIO, EPIPE...)."""
+    last_error: _builtins.str
+    """The last failure, e.g. `No space left on device`; empty if none."""
+    failing: _builtins.bool
+    """Whether the channel is failing or dropping right now (it resumes by itself)."""
+    def __init__(
+        self,
+        *,
+        dropped_bytes: _builtins.int = ...,
+        dropped_lines: _builtins.int = ...,
+        write_errors: _builtins.int = ...,
+        last_error: _builtins.str = ...,
+        failing: _builtins.bool = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["dropped_bytes", b"dropped_bytes", "dropped_lines", b"dropped_lines", "failing", b"failing", "last_error", b"last_error", "write_errors", b"write_errors"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___LogChannelFaults: _TypeAlias = LogChannelFaults  # noqa: Y015
 
 @_typing.final
 class ProcessResult(_message.Message):

@@ -21,6 +21,7 @@ from ...model import (
     Event,
     ExitStatus,
     Health,
+    LogFaults,
     ProcessInfo,
     ProcessState,
 )
@@ -125,6 +126,8 @@ def process_info(control: Control, info: ProcessInfo, usage: Usage = ZERO) -> pb
         ),
         health=PROGRAM_HEALTH.get(info.health, pb.PROGRAM_HEALTH_UNSPECIFIED),
         health_output=info.health_output,
+        stdout_log=log_faults(info.stdout_log),
+        stderr_log=log_faults(info.stderr_log),
     )
     start = timestamp(control.wall_time(info.start_mono))
     if start is not None:
@@ -136,6 +139,16 @@ def process_info(control: Control, info: ProcessInfo, usage: Usage = ZERO) -> pb
     if status is not None:
         msg.exit_status.CopyFrom(status)
     return msg
+
+
+def log_faults(faults: LogFaults) -> pb.LogChannelFaults:
+    return pb.LogChannelFaults(
+        dropped_bytes=faults.dropped_bytes,
+        dropped_lines=faults.dropped_lines,
+        write_errors=faults.write_errors,
+        last_error=faults.last_error,
+        failing=faults.failing,
+    )
 
 
 def result_code(error: errors.SupervisorError | None) -> pb.ResultCode.ValueType:
