@@ -23,7 +23,6 @@ from tests.compat.corpus_stub import CORPUS, Case
 
 pytestmark = pytest.mark.compat
 
-EL = "needs [eventlistener] (issue 12)"
 EL_HANDLER = "needs [eventlistener] (issue 12) and a Python result_handler"
 DEBIAN = ("brandscreen__supervisor__debian__supervisord.conf", "/etc/supervisor/supervisord.conf")
 SE_BASE = ("SeleniumHQ__docker-selenium__Base__supervisord.conf", "/etc/supervisord.conf")
@@ -37,7 +36,6 @@ SE_ENV = {
 }
 # What supgrpcd names when it refuses, by design and for now, a case marked as needing it.
 FEATURE_NAMES = {
-    EL: ("eventlistener sections", "capture_maxbytes", "events_enabled"),
     EL_HANDLER: ("eventlistener sections", "result_handler"),
 }
 DEBIAN_DIRS = ("/var/log/supervisor", "/var/run")
@@ -60,7 +58,6 @@ CASES = [
         ),
         env=SE_ENV,
         dirs=("/var/log/supervisor",),
-        needs=EL,
     ),
     Case(
         "selenium-standalone-chrome",
@@ -74,7 +71,6 @@ CASES = [
         ),
         env=SE_ENV,
         dirs=("/var/log/supervisor",),
-        needs=EL,
     ),
     Case(
         "selenium-hub",
@@ -118,8 +114,7 @@ CASES = [
                     "/etc/supervisor/supervisord.conf",
                 ),
             ),
-            needs=EL,
-        )
+            )
         for name in ("dovecot", "postfix", "sogo")
     ),
     Case(
@@ -209,7 +204,6 @@ CASES = [
         "richarvey-nginx-php-fpm",
         (("richarvey__nginx-php-fpm__conf__supervisord.conf", "/etc/supervisord.conf"),),
         args=("-n",),
-        needs=EL,
     ),
     Case(
         "awx-devel",
@@ -226,7 +220,6 @@ CASES = [
                 "/etc/supervisord.conf",
             ),
         ),
-        needs=EL,
     ),
     Case(
         "misp-core",
@@ -320,7 +313,6 @@ CASES = [
                 "/etc/supervisor/conf.d/laravel-worker.conf",
             ),
         ),
-        needs=EL,
     ),
 ]
 
