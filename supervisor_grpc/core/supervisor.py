@@ -48,6 +48,7 @@ from ..machine import (
 )
 from ..model import (
     STOPPED_STATES,
+    ConfigDiff,
     DaemonSpec,
     DaemonState,
     Event,
@@ -120,6 +121,7 @@ class Supervisor(PipesMixin, ExtensionsMixin, ReloadMixin):
         self._heap: list[tuple[float, int, Process]] = []
         self._seq = itertools.count()
         self._continuations: list[tuple[list[Process], Callable[[], None]]] = []
+        self._pending_updates: set[Future[ConfigDiff]] = set()
         self._shutdown_level: int | None = None
         self.exit_code = 0
         self._shutdown_mono = 0.0
@@ -551,6 +553,16 @@ class Supervisor(PipesMixin, ExtensionsMixin, ReloadMixin):
             self._shutdown_level = level
             log.info("waiting for %s to die", ", ".join(sorted(waiting)))
 
+    def fail_waiters(self, error: SupervisorError) -> None:
+        """Fail every start/stop waiter and update still pending (the loop is ending)."""
+        self._fail_pending_updates(error)
+        for proc in self.processes.values():
+            waiters = [*proc.start_waiters, *proc.stop_waiters]
+            proc.start_waiters, proc.stop_waiters = [], []
+            for waiter in waiters:
+                if not waiter.done():
+                    waiter.set_exception(error)
+
     def _forget_process(self, proc: Process) -> None:
         """Drop a removed group's process: pipes, stdin, log files, health state."""
         del self.processes[(proc.group, proc.name)]
@@ -571,7 +583,12 @@ class Supervisor(PipesMixin, ExtensionsMixin, ReloadMixin):
             proc.stderr.reopen()
 
     def close(self) -> None:
-        """Close every pipe and log file (after the loop has finished)."""
+        """Resolve every waiter, then close every pipe and log file (after the loop ended).
+
+        Nothing will publish a transition or run a continuation again, so a Future still
+        pending here would leave its caller (an RPC thread) waiting forever.
+        """
+        self.fail_waiters(ShuttingDown("supervisor is shutting down"))
         for fd in list(self._fd_owner):
             self._drain(fd)
             if fd in self._fd_owner:
