@@ -582,6 +582,12 @@ class Supervisor(PipesMixin, ExtensionsMixin, ReloadMixin):
             proc.stdout.reopen()
             proc.stderr.reopen()
 
+    def drain_outputs(self) -> None:
+        """Read what is waiting in every program pipe, without waiting (the final sweep
+        keeps reading what orphans still write to the pipes they inherited)."""
+        for fd in list(self._fd_owner):
+            self._drain(fd)
+
     def close(self) -> None:
         """Resolve every waiter, then close every pipe and log file (after the loop ended).
 

@@ -16,7 +16,7 @@ from typing import Any
 from .. import config
 from ..control import Control, parse_signal
 from ..core import Process, Supervisor
-from ..errors import ConfigError, NoFile, NotExecutable, SupervisorError
+from ..errors import ConfigError, NoFile, NotExecutable, ShuttingDown, SupervisorError
 from ..logstore import Forwarder, LogChannel, MainLogHandler, cleanup_auto_logs, level_number
 from ..machine import Publish
 from ..model import (
@@ -291,19 +291,29 @@ class App:
         try:
             loop.run(core.service, lambda: core.finished)
         finally:
-            # 10. Tear down in reverse: front-ends, inbox, pipes and logs, stray descendants.
+            # 10. Tear down in reverse: front-ends, inbox and waiters; then stray descendants,
+            # with our signal handlers still in place (a second SIGTERM must not kill the
+            # init mid-sweep) and program pipes still open and drained (an orphan writing in
+            # its TERM handler must not die of SIGPIPE); only then pipes, logs, handlers.
             for frontend in reversed(frontends):
                 frontend.stop()
             inbox.close()
             offload_pool.shutdown(wait=False, cancel_futures=True)
-            intake.restore()
-            core.close()
-            if self._stdio.dropped_lines:
-                log.warning("forwarding dropped %d line(s) in all", self._stdio.dropped_lines)
+            core.fail_waiters(ShuttingDown("supervisor is shutting down"))
             if core.exit_code and not self.exit_code:
                 self.exit_code = core.exit_code
             if os.getpid() == 1 or signals.is_subreaper():
-                host.sweep_descendants(reaper.reap, grace_seconds=5.0)
+
+                def between() -> None:
+                    core.drain_outputs()
+                    for signum in intake.read():
+                        log.debug("signal %d during the final sweep: already exiting", signum)
+
+                host.sweep_descendants(reaper.reap, grace_seconds=5.0, between=between)
+            core.close()
+            intake.restore()
+            if self._stdio.dropped_lines:
+                log.warning("forwarding dropped %d line(s) in all", self._stdio.dropped_lines)
             log.info("exiting with status %d", self.exit_code)
             self._main_handler.close_channel()
             self._stdio.close()
