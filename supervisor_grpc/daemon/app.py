@@ -141,6 +141,7 @@ class App:
         self.main_name: str | None = None
         self.exit_code = 0
         self.single_only = config_path is None
+        self._pidfile_written = False
         for group in spec.groups:
             if group.section == "command line":
                 self.main_name = group.name
@@ -208,12 +209,11 @@ class App:
             log.info("supgrpcd started with pid %d, config %s", os.getpid(), self.config_path)
         if not spec.nocleanup:
             cleanup_auto_logs(spec.childlogdir, spec.identifier)
-        if spec.pidfile and self.config_path:
-            host.write_pidfile(spec.pidfile)
         try:
             return self._supervise(main_log)
         finally:
-            host.remove_pidfile(spec.pidfile if self.config_path else None)
+            if self._pidfile_written:  # never another daemon's (supervisord's rule too)
+                host.remove_pidfile(spec.pidfile)
 
     def _register_as_reaper(self) -> None:
         if os.getpid() == 1:
@@ -286,6 +286,12 @@ class App:
         core.add_initial_groups()
         # 8. Front-ends: they only ever talk to `control`.
         frontends = self._start_frontends(control, core)
+        # 8b. We are the daemon for this config now (its sockets are ours): claim the pidfile.
+        # Written only now, so one that refuses to start (an address in use) leaves the
+        # running daemon's pidfile alone.
+        if spec.pidfile and self.config_path:
+            host.write_pidfile(spec.pidfile)
+            self._pidfile_written = True
         # 9. Start what should start, then run until everything has stopped.
         core.autostart()
         try:
