@@ -378,8 +378,12 @@ class Supervisor(PipesMixin, ExtensionsMixin, ReloadMixin):
             # An orphan we inherited as PID 1 / subreaper: by far the commonest reap in a
             # container, so nothing is formatted unless the level is on.
             if log.isEnabledFor(self.unknown_pid_level):
+                # tini's wording (-w), so what watches tini's logs finds the same line.
                 log.log(
-                    self.unknown_pid_level, "reaped unknown pid %d (%s)", pid, status.describe()
+                    self.unknown_pid_level,
+                    "Reaped zombie process with pid=%d (%s)",
+                    pid,
+                    status.describe(),
                 )
             return
         for fd in self._child_fds.pop(pid, []):

@@ -21,16 +21,14 @@ import logging
 import os
 import sys
 
-os.environ.setdefault(
-    "GRPC_ENABLE_FORK_SUPPORT", "false"
-)  # we only fork+exec (grpc fork_support.md)
-
 from .. import config
 from ..errors import ConfigError, SupervisorError
 from . import args as cli
+from ._fork_env import caller_environment  # before .app and grpc
 from .app import App
 
 EXIT_INTERNAL = 1
+__all__ = ["caller_environment", "main"]
 
 
 def _fail(message: str, status: int) -> int:

@@ -264,7 +264,9 @@ class App:
         inbox = Inbox()
         intake = signals.SignalIntake()
         serverurl = self._serverurl()
-        spawner = Spawner(os.environ | dict(spec.environment), serverurl)
+        from . import caller_environment
+
+        spawner = Spawner(caller_environment() | dict(spec.environment), serverurl)
         core = Supervisor(
             spec, clock=loop.clock, spawner=spawner, reactor=loop, pipes=Pipes(), reaper=reaper.reap
         )
