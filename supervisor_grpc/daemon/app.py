@@ -142,6 +142,7 @@ class App:
         self.exit_code = 0
         self.single_only = config_path is None
         self._pidfile_written = False
+        self.inherited = signals.Inherited()
         for group in spec.groups:
             if group.section == "command line":
                 self.main_name = group.name
@@ -180,8 +181,9 @@ class App:
 
     def run(self) -> int:
         spec, opts = self.spec, self.opts
-        # 3. Start from a clean signal state and make sure orphans come back to us.
-        signals.reset_inherited_signal_state()
+        # 3. Start from a clean signal state (single-command mode: keep what the caller
+        # ignored, as tini does) and make sure orphans come back to us.
+        self.inherited = signals.reset_inherited_signal_state(keep_ignored=self.single_only)
         if opts.parent_death_signal:
             host.set_parent_death_signal(parse_signal(opts.parent_death_signal))
         self._register_as_reaper()
@@ -266,7 +268,12 @@ class App:
         serverurl = self._serverurl()
         from . import caller_environment
 
-        spawner = Spawner(caller_environment() | dict(spec.environment), serverurl)
+        spawner = Spawner(
+            caller_environment() | dict(spec.environment),
+            serverurl,
+            child_mask=self.inherited.mask,
+            child_ignored=self.inherited.ignored,
+        )
         core = Supervisor(
             spec, clock=loop.clock, spawner=spawner, reactor=loop, pipes=Pipes(), reaper=reaper.reap
         )
@@ -276,7 +283,9 @@ class App:
         control.main_log_handler = self._main_handler
         self.core, self.control, self.spawner = core, control, spawner
         loop.add_reader(inbox.open(), lambda _fd: inbox.run_pending())
-        signal_fd = intake.install()
+        signal_fd = intake.install(
+            tuple(s for s in signals.CATCHABLE if s not in self.inherited.ignored)
+        )
         if signal_fd is not None:
             loop.add_reader(signal_fd, lambda _fd: self._on_signals(intake.read()))
         core.listeners.append(self._on_transition)
@@ -408,8 +417,12 @@ class App:
     def _on_transition(self, proc: Process, pub: Publish) -> None:
         if proc.name != self.main_name or proc.group != self.main_name:
             return
-        if pub.to_state is S.RUNNING and proc.spec.inherit_stdio:
-            _give_terminal_to(pub.pid)
+        if (
+            pub.to_state is S.RUNNING
+            and proc.spec.inherit_stdio
+            and not self.spawner.children_take_foreground
+        ):
+            _give_terminal_to(pub.pid)  # no glibc posix_spawn here: late, but better than none
         if self.core.mood is not DaemonState.RUNNING:
             return
         if pub.to_state not in (S.EXITED, S.FATAL, S.STOPPED):

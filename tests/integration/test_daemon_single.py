@@ -18,8 +18,10 @@ from tests.helpers import (
     fixture,
     is_alive,
     kill_orphan,
+    proc_status,
     read_text,
     run,
+    signal_set,
     supgrpcd_argv,
     wait_until,
 )
@@ -329,3 +331,34 @@ def test_grpc_fork_support_set_for_ourselves_does_not_reach_the_command():
     env["GRPC_ENABLE_FORK_SUPPORT"] = "0"
     theirs = subprocess.run(supgrpcd("--", *show), env=env, capture_output=True, timeout=20)
     assert theirs.stdout == b"0\n", theirs.stderr
+
+
+# As `nohup` leaves it (SIGHUP ignored), plus a blocked SIGUSR1, then exec the init.
+CALLER = (
+    "import os, signal, sys\n"
+    "signal.signal(signal.SIGHUP, signal.SIG_IGN)\n"
+    "signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGUSR1})\n"
+    "os.execvp(sys.argv[1], sys.argv[1:])\n"
+)
+
+
+@pytest.mark.parametrize("init", ["supgrpcd", "tini"])
+def test_the_command_keeps_the_callers_ignored_signals_and_mask(tmp_path, init):
+    if init == "tini" and TINI is None:
+        pytest.skip("tini is not installed")
+    head = supgrpcd() if init == "supgrpcd" else [TINI, "-s"]
+    argv = [sys.executable, "-c", CALLER, *head, "--", "sh", "-c", "echo ready; exec sleep 1000"]
+    s = Single(tmp_path, argv)
+    try:
+        s.wait_output("ready")
+        child = _only_child(s.proc.pid)
+        wait_until(lambda: "sleep" in read_text(f"/proc/{child}/cmdline"))
+        status = proc_status(child)
+        assert signal.SIGHUP in signal_set(status["SigIgn"])
+        assert signal.SIGUSR1 in signal_set(status["SigBlk"])
+        os.kill(child, signal.SIGHUP)  # what a hangup would do: nothing
+        s.send(signal.SIGHUP)  # ignored by the init as well: neither acted on nor forwarded
+        s.send(signal.SIGTERM)
+        assert s.wait() == 128 + signal.SIGTERM  # not 128 + SIGHUP
+    finally:
+        s.close()
