@@ -68,6 +68,9 @@ def _main(argv: list[str]) -> int:
         opts = cli.parse(argv)
     except cli.UsageError as exc:
         return _fail(str(exc), cli.EXIT_USAGE)
+    if opts.show_help:
+        sys.stdout.write(cli.HELP)
+        return 0
     if opts.show_version:
         print(cli.version_line())
         return 0

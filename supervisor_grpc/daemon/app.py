@@ -36,7 +36,7 @@ from ..runtime.loop import Loop
 from ..runtime.pipes import Pipes
 from ..runtime.spawner import Spawner
 from . import host
-from .args import Options
+from .args import Options, loglevel_for_verbosity
 
 log = logging.getLogger("supgrpc")
 MAIN_NAME = "main"
@@ -162,7 +162,7 @@ class App:
             spec = dataclasses.replace(spec, groups=(*spec.groups, group))
         spec = _apply_overrides(spec, opts)
         if path is None:
-            verbosity = {0: "warn", 1: "info"}.get(opts.verbosity, "debug")
+            verbosity = loglevel_for_verbosity(opts.verbosity)
             spec = dataclasses.replace(spec, loglevel=opts.loglevel or verbosity)
         _check_supported(spec)
         return cls(opts, spec, path)

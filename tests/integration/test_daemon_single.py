@@ -313,6 +313,12 @@ priority=10
         ["--", "/etc"],
         ["-e", "3", "--", "sh", "-c", "exit 3"],
         ["-e", "4", "--", "sh", "-c", "exit 3"],
+        # tini's own forms without a leading "--": options, then PROGRAM [-- ARGS]
+        ["-g", "false"],
+        ["-e", "3", "sh", "--", "-c", "exit 3"],
+        ["-e", "4", "sh", "--", "-c", "exit 3"],
+        ["-vvv", "sh", "--", "-c", "exit 5"],
+        ["-w", "-g", "-e", "0", "sh", "--", "-c", "exit 0"],
     ],
     ids=lambda a: " ".join(a),
 )
