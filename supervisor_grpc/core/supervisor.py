@@ -49,6 +49,7 @@ from ..machine import (
 )
 from ..model import (
     STOPPED_STATES,
+    ConfigDiff,
     DaemonSpec,
     DaemonState,
     Event,
@@ -128,6 +129,7 @@ class Supervisor(PipesMixin, ExtensionsMixin, ReloadMixin, EventsMixin):
         self._heap: list[tuple[float, int, Process]] = []
         self._seq = itertools.count()
         self._continuations: list[tuple[list[Process], Callable[[], None]]] = []
+        self._pending_updates: set[Future[ConfigDiff]] = set()
         self._shutdown_level: int | None = None
         self.exit_code = 0
         self._shutdown_mono = 0.0
@@ -388,8 +390,12 @@ class Supervisor(PipesMixin, ExtensionsMixin, ReloadMixin, EventsMixin):
             # An orphan we inherited as PID 1 / subreaper: by far the commonest reap in a
             # container, so nothing is formatted unless the level is on.
             if log.isEnabledFor(self.unknown_pid_level):
+                # tini's wording (-w), so what watches tini's logs finds the same line.
                 log.log(
-                    self.unknown_pid_level, "reaped unknown pid %d (%s)", pid, status.describe()
+                    self.unknown_pid_level,
+                    "Reaped zombie process with pid=%d (%s)",
+                    pid,
+                    status.describe(),
                 )
             return
         for fd in self._child_fds.pop(pid, []):
@@ -581,6 +587,16 @@ class Supervisor(PipesMixin, ExtensionsMixin, ReloadMixin, EventsMixin):
             log.info("waiting for %s to die", ", ".join(sorted(waiting)))
         return not waiting
 
+    def fail_waiters(self, error: SupervisorError) -> None:
+        """Fail every start/stop waiter and update still pending (the loop is ending)."""
+        self._fail_pending_updates(error)
+        for proc in self.processes.values():
+            waiters = [*proc.start_waiters, *proc.stop_waiters]
+            proc.start_waiters, proc.stop_waiters = [], []
+            for waiter in waiters:
+                if not waiter.done():
+                    waiter.set_exception(error)
+
     def _forget_process(self, proc: Process) -> None:
         """Drop a removed group's process: pipes, stdin, log files, health state."""
         del self.processes[(proc.group, proc.name)]
@@ -601,8 +617,19 @@ class Supervisor(PipesMixin, ExtensionsMixin, ReloadMixin, EventsMixin):
             proc.stdout.reopen()
             proc.stderr.reopen()
 
+    def drain_outputs(self) -> None:
+        """Read what is waiting in every program pipe, without waiting (the final sweep
+        keeps reading what orphans still write to the pipes they inherited)."""
+        for fd in list(self._fd_owner):
+            self._drain(fd)
+
     def close(self) -> None:
-        """Close every pipe and log file (after the loop has finished)."""
+        """Resolve every waiter, then close every pipe and log file (after the loop ended).
+
+        Nothing will publish a transition or run a continuation again, so a Future still
+        pending here would leave its caller (an RPC thread) waiting forever.
+        """
+        self.fail_waiters(ShuttingDown("supervisor is shutting down"))
         for fd in list(self._fd_owner):
             self._drain(fd)
             if fd in self._fd_owner:
