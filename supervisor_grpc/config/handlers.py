@@ -12,8 +12,9 @@ it again and an unchanged name resolves to the same object, as under supervisord
 
 Differences from supervisord, both for a config supervisord would not run either: a module
 that fails to import for another reason than ImportError (a SyntaxError, an exception at its
-top level, ``sys.exit``) is the same one-line config error, where supervisord dies with a
-traceback; and the message says why the name could not be resolved.
+top level, ``sys.exit``) is the same one-line config error, where supervisord prints a
+ValueError's message and dies with a traceback on anything else; and the message says why
+the name could not be resolved.
 """
 
 from __future__ import annotations

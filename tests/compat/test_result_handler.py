@@ -10,13 +10,14 @@ handler saw, in order, must be the same on both daemons.
 from __future__ import annotations
 
 import json
+import subprocess
 import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from .conftest import DaemonFactory, wait_until
+from .conftest import SUPERVISORD, SUPGRPCD, DaemonFactory, wait_until
 
 pytestmark = pytest.mark.compat
 
@@ -145,3 +146,51 @@ def test_a_result_handler_sees_and_decides_the_same_under_both_daemons(
         ]
 
     assert comparable(ours) == comparable(seen[True])
+
+
+OTHER = "\ndef other(event, result):\n    pass\n"
+
+
+@pytest.mark.parametrize("real", [False, True], ids=["supgrpcd", "supervisord"])
+def test_a_reread_keeps_an_unchanged_handler_and_sees_a_new_one_as_a_change(
+    daemon_factory: DaemonFactory, tmp_path: Path, real: bool
+) -> None:
+    modules = tmp_path / "modules"
+    modules.mkdir()
+    (modules / "rh_recorder.py").write_text(HANDLER + OTHER)
+    d = daemon_factory(
+        PROGRAMS, real=real, start=False, env={"PYTHONPATH": str(modules), "RH_OUT": "/dev/null"}
+    )
+    (d.dir / "listener.py").write_text(LISTENER)
+    d.start()
+    d.wait_state("rh", "RUNNING")
+    assert d.ctl("reread").out.strip() == "No config updates to processes"
+    d.conf.write_text(d.conf.read_text().replace("rh_recorder:handle", "rh_recorder:other"))
+    assert d.ctl("reread").out.strip() == "rh: changed"
+
+
+def test_a_handler_module_that_fails_at_import_refuses_the_config_in_one_line(
+    daemon_factory: DaemonFactory, tmp_path: Path
+) -> None:
+    """supervisord refuses it too, but with a traceback; supgrpcd names file, section, key."""
+    modules = tmp_path / "modules"
+    modules.mkdir()
+    (modules / "rh_recorder.py").write_text("raise RuntimeError('no database')\n")
+    d = daemon_factory(PROGRAMS, start=False, env={"PYTHONPATH": str(modules)})
+    outcomes = {}
+    for argv in (
+        [SUPGRPCD, "-c", str(d.conf), "--no-grpc"],
+        [SUPERVISORD, "-n", "-c", str(d.conf)],
+    ):
+        outcomes[argv[0]] = subprocess.run(
+            argv, capture_output=True, text=True, timeout=30, env=d.env, cwd=str(d.dir)
+        )
+    ours, theirs = outcomes[SUPGRPCD], outcomes[SUPERVISORD]
+    assert theirs.returncode != 0 and "RuntimeError: no database" in theirs.stderr
+    assert "Traceback" in theirs.stderr
+    assert ours.returncode == 2 and ours.stdout == ""
+    assert ours.stderr.count("\n") == 1 and "Traceback" not in ours.stderr
+    assert ours.stderr.endswith(
+        f"{d.conf} [eventlistener:rh] result_handler: 'rh_recorder:handle' cannot be resolved "
+        "(importing rh_recorder raised RuntimeError: no database)\n"
+    )
