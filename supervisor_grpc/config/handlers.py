@@ -69,5 +69,8 @@ def _unresolved(g: Getter, spec: str, why: str) -> Exception:
 
 
 def _describe(exc: BaseException) -> str:
-    text = str(exc)
+    try:
+        text = str(exc)
+    except Exception:  # a failing __str__: the type alone still names it
+        text = ""
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
