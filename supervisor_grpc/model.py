@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import enum
 import signal
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 
@@ -192,6 +192,11 @@ class GroupSpec:
     # abstract ones included) and how many events it buffers before discarding the oldest.
     events: tuple[str, ...] = ()
     buffer_size: int = 10
+    # [eventlistener:x] only: the ``result_handler`` the config named, imported at load
+    # (called with (event, result bytes) when a listener answers); None = supervisor's default
+    # handler (``OK`` accepts, anything else rejects). Compared by identity, as supervisord
+    # compares it on reread: modules are imported once, so an unchanged name stays equal.
+    result_handler: Callable[[object, bytes], object] | None = field(default=None, hash=False)
 
 
 @dataclass(frozen=True, slots=True)

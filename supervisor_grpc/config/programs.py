@@ -15,6 +15,7 @@ from collections.abc import Mapping
 from supervisor_grpc.config import datatypes as dt
 from supervisor_grpc.config.extensions import PROGRAM_EXTENSION_KEYS, program_extensions
 from supervisor_grpc.config.getter import Getter
+from supervisor_grpc.config.handlers import Handler, result_handler
 from supervisor_grpc.config.reader import Section
 from supervisor_grpc.errors import ConfigError
 from supervisor_grpc.model import AutoRestart, GroupKind, GroupSpec, LogSpec, ProgramSpec
@@ -255,14 +256,15 @@ def _gid(g: Getter, uid: int) -> int:
         raise g.error(f"invalid user id {uid}", "user")
 
 
-DEFAULT_RESULT_HANDLER = "supervisor.dispatchers:default_handler"
-
-
-def _eventlistener_checks(g: Getter) -> tuple[tuple[str, ...], int]:
-    """Validate a listener section; returns its (events, buffer_size)."""
+def _eventlistener_checks(
+    g: Getter, warnings: list[str]
+) -> tuple[tuple[str, ...], int, Handler | None]:
+    """Validate a listener section (in supervisord's order, so a section with several faults
+    is refused for the same one); returns its (events, buffer_size, result_handler)."""
     buffer_size = g.get("buffer_size", dt.integer, 10)
     if buffer_size < 1:
         raise g.error(f"invalid buffer_size ({buffer_size})", "buffer_size")
+    handler = result_handler(g, warnings)
     names = {x.upper() for x in dt.list_of_strings(g.text("events") or "")}
     if not names:
         raise g.error('section requires an "events" line', "events")
@@ -275,14 +277,7 @@ def _eventlistener_checks(g: Getter) -> tuple[tuple[str, ...], int]:
             "eventlistener protocol",
             "redirect_stderr",
         )
-    handler = (g.text("result_handler") or DEFAULT_RESULT_HANDLER).strip()
-    if handler != DEFAULT_RESULT_HANDLER:
-        raise g.error(
-            f"result_handler {handler!r} is not supported: only {DEFAULT_RESULT_HANDLER} "
-            "(RESULT OK accepts, anything else rejects) can run outside supervisord",
-            "result_handler",
-        )
-    return tuple(sorted(names)), buffer_size
+    return tuple(sorted(names)), buffer_size, handler
 
 
 def _fcgi_checks(g: Getter, program_name: str) -> None:
@@ -349,14 +344,17 @@ def build_groups(
             priority = g.get("priority", dt.integer, default_priority)
             events: tuple[str, ...] = ()
             buffer_size = 10
+            handler: Handler | None = None
             if kind is GroupKind.EVENTLISTENER:
-                events, buffer_size = _eventlistener_checks(g)
+                events, buffer_size, handler = _eventlistener_checks(g, reader.warnings)
             elif kind is GroupKind.FCGI_PROGRAM:
                 _fcgi_checks(g, name)
             procs = reader.processes(section, name, known)
             group = _group(g, name, priority, procs, kind)
             if events:
-                group = dataclasses.replace(group, events=events, buffer_size=buffer_size)
+                group = dataclasses.replace(
+                    group, events=events, buffer_size=buffer_size, result_handler=handler
+                )
             groups.append(group)
 
     seen: dict[str, str] = {}

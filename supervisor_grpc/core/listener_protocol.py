@@ -2,7 +2,8 @@
 
 Owns: parsing what a listener writes on its stdout (``READY\\n``, then ``RESULT n\\n`` and n
 bytes of result), the listener states ACKNOWLEDGED / READY / BUSY / UNKNOWN with supervisor's
-codes, and the event in flight. The pool decides what to send; this decides what was said.
+codes, and the event in flight. The pool decides what to send; this decides what was said,
+and asks the pool's judge (its result handler, core/result_handlers.py) what a result means.
 May import: stdlib.
 Threading: no I/O, no clock; owned by the loop thread through the pool dispatcher.
 
@@ -18,6 +19,7 @@ bad result line.
 from __future__ import annotations
 
 import enum
+from collections.abc import Callable
 from dataclasses import dataclass
 
 READY_TOKEN = b"READY\n"
@@ -65,14 +67,27 @@ class Violated:
 Outcome = BecameReady | Processed | Rejected | Violated
 
 
-def default_result_handler(result: bytes) -> bool:
+class Verdict(enum.Enum):
+    """What the pool's result handler made of one answer (supervisor's ``handle_result``)."""
+
+    ACCEPTED = "accepted"  # the handler returned: the event is done
+    REJECTED = "rejected"  # it raised RejectEvent: the event is buffered again
+    ERROR = "error"  # it raised anything else: buffered again, and the listener is UNKNOWN
+
+
+# (event in flight, result bytes) -> the verdict and, for ERROR, what went wrong.
+Judge = Callable[[object, bytes], tuple[Verdict, str]]
+
+
+def default_judge(event: object, result: bytes) -> tuple[Verdict, str]:
     """supervisor.dispatchers:default_handler: anything but ``OK`` rejects the event."""
-    return result == b"OK"
+    return (Verdict.ACCEPTED if result == b"OK" else Verdict.REJECTED), ""
 
 
 class ListenerProtocol:
-    def __init__(self, name: str) -> None:
+    def __init__(self, name: str, judge: Judge = default_judge) -> None:
         self.name = name
+        self.judge = judge
         self.state = ListenerState.ACKNOWLEDGED
         self.event: object | None = None
         self._buffer = b""
@@ -171,7 +186,12 @@ class ListenerProtocol:
                 return None
         result, event = self._result, self.event
         self._result, self._result_len, self.event = b"", None, None
+        verdict, why = self.judge(event, result)
+        if verdict is Verdict.ERROR:
+            self.event = event  # _violate hands it back to the pool
+            detail = f" ({why})" if why else ""
+            return self._violate(f"{self.name}: event caused an error{detail}")
         self.state = ListenerState.ACKNOWLEDGED
-        if default_result_handler(result):
+        if verdict is Verdict.ACCEPTED:
             return [Processed(event)]
         return [Rejected(event, f"{self.name}: event was rejected")]

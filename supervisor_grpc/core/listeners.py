@@ -8,7 +8,9 @@ stdout and writes envelopes to their stdin through the core's non-blocking stdin
 May import: model, machine, logstore (strip_ansi), our core modules, stdlib.
 Threading: loop thread only. Nothing here blocks: a listener that hangs stays BUSY with one
 envelope in its pipe, and its pool's buffer overflows by supervisor's rule (the oldest event is
-discarded, logged and counted) without touching other pools.
+discarded, logged and counted) without touching other pools. A pool's ``result_handler``
+is user code run on the loop when a listener answers (core/result_handlers.py): guarded, but
+a slow one delays the loop, as it delays supervisord's.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ from .listener_protocol import (
     Violated,
 )
 from .process import Process
+from .result_handlers import judge_for
 
 log = logging.getLogger("supgrpc")
 S = ProcessState
@@ -86,9 +89,10 @@ class EventHub:
             self._add_process(proc)
         if group.events:
             pool = Pool(group.name, frozenset(group.events), group.buffer_size, procs)
+            judge = judge_for(group.result_handler, group.name)
             self.pools[group.name] = pool
             for proc in procs:
-                self.protocols[proc] = ListenerProtocol(proc.name)
+                self.protocols[proc] = ListenerProtocol(proc.name, judge)
                 self.watched.add(proc)
             self._arm_ticks(pool)
 

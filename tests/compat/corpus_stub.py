@@ -73,7 +73,6 @@ class Case:
     args: tuple[str, ...] = ()
     subst: Mapping[str, str] = field(default_factory=dict)
     dirs: tuple[str, ...] = ()
-    needs: str | None = None
 
 
 def relocate(value: str, root: Path) -> str:

@@ -5,9 +5,6 @@ Both daemons run at the same time on the same stubbed files (tests/compat/corpus
 what the stubbing changes); once each has settled, its ``getAllProcessInfo`` (plus each
 running process's working directory), ``getAllConfigInfo`` and ``supervisorctl status``
 (supervisor's own, normalised for pids, uptimes and the temporary root) must be the same.
-A case that needs a feature not implemented yet is expected to be refused today, by that
-feature's name (``xfail(strict=True)``: it fails loudly once the
-feature lands, so the mark is removed then).
 """
 
 from __future__ import annotations
@@ -23,7 +20,6 @@ from tests.compat.corpus_stub import CORPUS, Case
 
 pytestmark = pytest.mark.compat
 
-EL_HANDLER = "needs [eventlistener] (issue 12) and a Python result_handler"
 DEBIAN = ("brandscreen__supervisor__debian__supervisord.conf", "/etc/supervisor/supervisord.conf")
 SE_BASE = ("SeleniumHQ__docker-selenium__Base__supervisord.conf", "/etc/supervisord.conf")
 SE_ENV = {
@@ -33,10 +29,6 @@ SE_ENV = {
     "SE_SUPERVISORD_PID_FILE": "/tmp/supervisord.pid",
     "SEL_USER": "seluser",
     "SE_ENABLE_BROWSER_LEFTOVERS_CLEANUP": "false",
-}
-# What supgrpcd names when it refuses, by design and for now, a case marked as needing it.
-FEATURE_NAMES = {
-    EL_HANDLER: ("eventlistener sections", "result_handler"),
 }
 DEBIAN_DIRS = ("/var/log/supervisor", "/var/run")
 
@@ -114,7 +106,7 @@ CASES = [
                     "/etc/supervisor/supervisord.conf",
                 ),
             ),
-            )
+        )
         for name in ("dovecot", "postfix", "sogo")
     ),
     Case(
@@ -208,9 +200,8 @@ CASES = [
     Case(
         "awx-devel",
         (("ansible__awx__tools__docker-compose__supervisor.conf", "/etc/supervisord.conf"),),
-        # supervisord imports result_handler = supervisor_stdout:event_handler (Python code
-        # named by the config); the [eventlistener] work refuses handlers it cannot run.
-        needs=EL_HANDLER,
+        # result_handler = supervisor_stdout:event_handler: both daemons import the stub
+        # module corpus_stub.py puts on their PYTHONPATH, and call it for each answer.
     ),
     Case(
         "awx-17-web",
@@ -317,19 +308,6 @@ CASES = [
 ]
 
 
-class RefusedForMissingFeature(AssertionError):
-    """supgrpcd refused the case by the name of the feature the case needs (expected)."""
-
-
-def _param(case: Case) -> object:
-    marks = []
-    if case.needs:
-        marks.append(
-            pytest.mark.xfail(strict=True, reason=case.needs, raises=RefusedForMissingFeature)
-        )
-    return pytest.param(case, id=case.name, marks=marks)
-
-
 @pytest.fixture(scope="module")
 def pairs(request: pytest.FixtureRequest) -> Iterator[dict[str, Future[tuple[Outcome, Outcome]]]]:
     """Every selected case's (supervisord, supgrpcd) outcomes, a few cases at a time in the
@@ -351,16 +329,12 @@ def test_the_table_covers_the_corpus() -> None:
     assert len(CASES) == 26 and len({c.name for c in CASES}) == 26
 
 
-@pytest.mark.parametrize("case", [_param(c) for c in CASES])
+@pytest.mark.parametrize("case", [pytest.param(c, id=c.name) for c in CASES])
 def test_starts_like_supervisord(
     case: Case, pairs: dict[str, Future[tuple[Outcome, Outcome]]]
 ) -> None:
     theirs, ours = pairs[case.name].result()
     assert theirs.rc is None, f"supervisord itself refused {case.name}: {theirs.summary()}"
-    refused_by = FEATURE_NAMES.get(case.needs or "", ())
-    if ours.rc is not None and any(name in ours.output for name in refused_by):
-        # Expected today: refused by the missing feature's name (anything else fails).
-        raise RefusedForMissingFeature(ours.summary())
     assert ours.rc is None, ours.summary()
     assert ours.info == theirs.info
     assert ours.config == theirs.config
