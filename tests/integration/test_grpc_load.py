@@ -130,7 +130,7 @@ def test_half_open_calls_reflection_and_idle_followers_starve_nothing() -> None:
             _reflection(channels[-1], release)
         follower_channels = [_separate(target) for _ in range(FOLLOWER_CHANNELS)]
         channels += follower_channels
-        request = pb.TailLogRequest(processes=["echo"], follow=True, tail_bytes=0)
+        request = pb.TailLogRequest(processes=["echo"], follow=True, offset=0)
         followers = [
             pb_grpc.SupervisorServiceStub(follower_channels[i % FOLLOWER_CHANNELS]).TailLog(
                 request, metadata=gf.auth(), timeout=120
