@@ -393,3 +393,55 @@ def test_follow_events_tells_a_late_reader_what_it_missed() -> None:
         (4, "d", 0),
         (5, "e", 0),
     ]
+
+
+# ---- followers across a reload (issue 11, item 7) -------------------------------------------
+
+SAYER = """
+    import sys, time
+    print(sys.argv[1], flush=True)
+    time.sleep(1000)
+"""
+
+
+def _read_until_text(stream: Any, needles: set[bytes], timeout: float = 20.0) -> dict[str, bytes]:
+    """Read a TailLog stream until every needle was seen; per-process bytes."""
+    seen: dict[str, bytes] = {}
+    deadline = time.monotonic() + timeout
+    while not all(any(n in b for b in seen.values()) for n in needles):
+        assert time.monotonic() < deadline, f"only saw {seen!r}"
+        piece = next(stream)
+        seen[piece.process] = seen.get(piece.process, b"") + piece.data
+    return seen
+
+
+def test_followers_continue_across_a_reload_and_star_picks_up_new_programs() -> None:
+    """A reload that changes ``web`` replaces its process (and log channel): a ``web``
+    follower goes on with the new one instead of ending with OK as if the daemon had shut
+    down, and a ``*`` follower also picks up a program the reload added."""
+    workdir = gf.short_tmpdir()
+    sayer = gf.script(workdir, "sayer", SAYER)
+    web = f"[program:web]\ncommand = {sayer} web-v1\nstartsecs = 0\n"
+    d = gf.Daemon(workdir, web)
+    d.start()
+    try:
+        stub = d.stub()
+        gf.wait_state(stub, "web", pb.PROCESS_STATE_RUNNING)
+        one = stub.TailLog(pb.TailLogRequest(processes=["web"], follow=True, offset=0), timeout=60)
+        star = stub.TailLog(pb.TailLogRequest(processes=["*"], follow=True, offset=0), timeout=60)
+        _read_until_text(one, {b"web-v1"})
+        _read_until_text(star, {b"web-v1"})
+
+        d.write_config(
+            f"[program:web]\ncommand = {sayer} web-v2\nstartsecs = 0\n"
+            f"[program:extra]\ncommand = {sayer} extra-v1\nstartsecs = 0\n"
+        )
+        stub.Update(pb.UpdateRequest(), timeout=30)
+
+        assert b"web-v2" in _read_until_text(one, {b"web-v2"})["web"]
+        seen = _read_until_text(star, {b"web-v2", b"extra-v1"})
+        assert b"extra-v1" in seen["extra"]
+        one.cancel()
+        star.cancel()
+    finally:
+        d.close()
