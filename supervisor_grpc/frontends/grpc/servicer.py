@@ -192,18 +192,25 @@ class SupervisorServicer(pb_grpc.SupervisorServiceServicer):
             raise BadArgument("name at least one process, or ask for LOG_STREAM_MAIN")
         return sources
 
-    def _refresher(self, request: pb.TailLogRequest, channels: list[Channel]) -> Any:
+    def _refresher(
+        self, request: pb.TailLogRequest, channels: list[Channel], sources: list[LogSource]
+    ) -> Any:
         """After a reload: follow the replacement channels, and programs that now match."""
         patterns = list(request.processes)
 
+        # Every channel this stream has followed (held, so ids stay unique): one that was
+        # drained and dropped is never followed again from its start.
+        followed: dict[int, Any] = {id(s.channel): s.channel for s in sources}
+
         async def refresh(current: list[LogSource]) -> list[LogSource]:
             targets = await self._control.log_targets(patterns, channels, missing_ok=True)
-            followed = {id(s.channel) for s in current}
+            followed.update((id(s.channel), s.channel) for s in current)
             fresh = [
                 LogSource(t.namespec, _STREAM_OF[t.channel], t.log, t.log.start_offset)
                 for t in targets
                 if id(t.log) not in followed
             ]
+            followed.update((id(s.channel), s.channel) for s in fresh)
             return current + fresh
 
         return refresh
@@ -222,7 +229,7 @@ class SupervisorServicer(pb_grpc.SupervisorServiceServicer):
                 wakeups=self._wakeups,
                 stopping=self._stopping,
                 journal=self._sync.journal if follow_on else None,
-                refresh=self._refresher(request, channels) if follow_on else None,
+                refresh=self._refresher(request, channels, sources) if follow_on else None,
             )
             async for piece in pieces:
                 src = piece.source
