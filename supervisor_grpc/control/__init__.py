@@ -17,18 +17,14 @@ from __future__ import annotations
 
 import itertools
 import os
-import signal as signal_module
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
-from fnmatch import fnmatchcase
 from typing import TypeVar
 
 from .. import __version__
 from ..core import ActionOutcome, Process, Supervisor
 from ..errors import (
-    BadSignal,
     CantReread,
     ConfigError,
     Failed,
@@ -45,68 +41,23 @@ from ..model import (
     Event,
     ProcessInfo,
     ProcessState,
-    ProgramSpec,
 )
 from ..runtime.inbox import Inbox
+from .values import (
+    GLOB_CHARS,
+    ActionResult,
+    ConfigInfo,
+    LogTarget,
+    matches,
+    matches_process,
+    parse_signal,
+)
 from .waits import Closing, Offload, Plan, Wait, run_sync
+
+__all__ = ["ActionResult", "ConfigInfo", "Control", "LogTarget", "parse_signal"]
 
 T = TypeVar("T")
 S = ProcessState
-_GLOB_CHARS = frozenset("*?[")
-
-
-@dataclass(frozen=True, slots=True)
-class ActionResult:
-    """One process's answer to start/stop/restart/signal: ``error`` None means success."""
-
-    name: str
-    group: str
-    error: SupervisorError | None = None
-
-    @property
-    def ok(self) -> bool:
-        return self.error is None
-
-    @property
-    def namespec(self) -> str:
-        return self.name if self.group == self.name else f"{self.group}:{self.name}"
-
-
-@dataclass(frozen=True, slots=True)
-class LogTarget:
-    """One followed log: a process's channel (TailLog resolves all of them in one job)."""
-
-    namespec: str
-    channel: Channel
-    log: LogChannel
-
-
-@dataclass(frozen=True, slots=True)
-class ConfigInfo:
-    """A configured program (from the last read of the config) and whether it is loaded."""
-
-    spec: ProgramSpec
-    group_priority: int
-    inuse: bool
-
-
-def parse_signal(value: str | int) -> int:
-    """``HUP``, ``SIGHUP``, ``1`` or 1 -> 1; anything else is BadSignal."""
-    if isinstance(value, int):
-        num = value
-    else:
-        text = value.strip().upper()
-        if text.isdigit():
-            num = int(text)
-        else:
-            name = text if text.startswith("SIG") else "SIG" + text
-            sig = getattr(signal_module.Signals, name, None)
-            if sig is None:
-                raise BadSignal(str(value))
-            num = int(sig)
-    if num not in {int(s) for s in signal_module.valid_signals()} or num == 0:
-        raise BadSignal(str(value))
-    return num
 
 
 class Control:
@@ -221,7 +172,7 @@ class Control:
         infos = yield from self.job(job)
         if not patterns:
             return infos
-        return [i for i in infos if any(_matches(i, pat) for pat in patterns)]
+        return [i for i in infos if any(matches(i, pat) for pat in patterns)]
 
     def list_processes(self, patterns: Sequence[str] = ()) -> list[ProcessInfo]:
         return run_sync(self.plan_list_processes(patterns), self.closing)
@@ -438,8 +389,8 @@ class Control:
         try:
             if pattern.endswith(":*") or pattern.endswith(":"):
                 yield from self._core.find_targets(pattern)
-            elif _GLOB_CHARS & set(pattern):
-                found = [p for p in self._sorted() if _matches_process(p, pattern)]
+            elif GLOB_CHARS & set(pattern):
+                found = [p for p in self._sorted() if matches_process(p, pattern)]
                 if not found:
                     raise NoSuchProcess(pattern)
                 yield from found
@@ -576,17 +527,3 @@ class Control:
                 return "Not started"
             return time.strftime("%b %d %I:%M %p", time.localtime(stop))
         return ""
-
-
-def _matches_process(proc: Process, pattern: str) -> bool:
-    return any(
-        fnmatchcase(candidate, pattern)
-        for candidate in (proc.name, proc.namespec, f"{proc.group}:{proc.name}", proc.group)
-    )
-
-
-def _matches(info: ProcessInfo, pattern: str) -> bool:
-    return any(
-        fnmatchcase(candidate, pattern)
-        for candidate in (info.name, info.namespec, f"{info.group}:{info.name}", info.group)
-    )
