@@ -35,7 +35,7 @@ from . import listeners as net
 from .health import HealthReporter
 from .interceptors import ErrorInterceptor, TokenInterceptor
 from .servicer import SupervisorServicer
-from .streams import StreamSlots, Wakeups
+from .streams import GroupsAdded, StreamSlots, Wakeups
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -131,9 +131,10 @@ class GrpcFrontend:
 class _State:
     """What the asyncio side shares: the stopping flag and the follower wake-ups."""
 
-    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+    def __init__(self, loop: asyncio.AbstractEventLoop, control: Control) -> None:
         self.stopping = False
         self.wakeups = Wakeups(loop)
+        self.groups = GroupsAdded(control.journal)
 
     def is_stopping(self) -> bool:
         return self.stopping
@@ -189,13 +190,15 @@ async def _start(
         interceptors.append(TokenInterceptor(gspec.token))
     interceptors.append(ErrorInterceptor())
     server = grpc.aio.server(interceptors=interceptors, options=SERVER_OPTIONS)
-    state = _State(loop)
+    state = _State(loop, control)
+    state.groups.start()
     health_servicer = AsyncHealthServicer()
     reporter = HealthReporter(control, health_servicer, loop)
     servicer = SupervisorServicer(
         AsyncControl(control, loop),
         slots=StreamSlots(STREAM_SLOTS),
         wakeups=state.wakeups,
+        groups=state.groups,
         stopping=state.is_stopping,
     )
     pb_grpc.add_SupervisorServiceServicer_to_server(servicer, server)

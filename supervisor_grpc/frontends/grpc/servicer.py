@@ -26,7 +26,14 @@ from ...errors import BadArgument
 from ...model import Channel, ProcessInfo
 from . import convert
 from .resources import ZERO, ResourceSampler
-from .streams import LogSource, StreamSlots, Wakeups, follow_events, follow_logs
+from .streams import (
+    GroupsAdded,
+    LogSource,
+    StreamSlots,
+    Wakeups,
+    follow_events,
+    follow_logs,
+)
 
 # ReadLog returns at most this much per call (gRPC's default message limit is 4 MiB); page
 # with offset for more.
@@ -61,9 +68,11 @@ class SupervisorServicer(pb_grpc.SupervisorServiceServicer):
         *,
         slots: StreamSlots,
         wakeups: Wakeups,
+        groups: GroupsAdded,
         stopping: Callable[[], bool],
         sampler: ResourceSampler | None = None,
     ) -> None:
+        self._groups = groups
         self._control = control
         self._sync = control.sync  # presentation (describe, wall time), the journal
         self._slots = slots
@@ -228,7 +237,7 @@ class SupervisorServicer(pb_grpc.SupervisorServiceServicer):
                 follow=request.follow,
                 wakeups=self._wakeups,
                 stopping=self._stopping,
-                journal=self._sync.journal if follow_on else None,
+                groups=self._groups if follow_on else None,
                 refresh=self._refresher(request, channels, sources) if follow_on else None,
             )
             async for piece in pieces:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import threading
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -186,15 +187,55 @@ class Refresh(Protocol):
     async def __call__(self, current: list[LogSource]) -> list[LogSource]: ...
 
 
-def groups_added(journal: EventJournal[Any], cursor: int) -> tuple[bool, int]:
-    """Whether a ``group_added`` record (or an unknown number of records) follows ``cursor``."""
-    added = False
-    while True:
-        items, cursor, skipped = journal.read(cursor, 1024)
-        added = added or bool(skipped)
-        added = added or any(getattr(e, "kind", None) == "group_added" for _, e in items)
-        if not items:
-            return added, cursor
+class GroupsAdded:
+    """One journal cursor shared by every log follower: ``generation`` grows when a group is
+    added (or records were missed), and only then are the followers woken.
+
+    Followers wait on this gate rather than on the journal itself, so a crash storm's
+    process_state records cost one journal read on the appending thread, not a wake-up of
+    every follower. ``watch`` callbacks run on the thread that appended (the supervisor loop):
+    a short read of the new records, then a poke; nothing blocks.
+    """
+
+    def __init__(self, journal: EventJournal[Any]) -> None:
+        self._journal = journal
+        self._lock = threading.Lock()
+        self._cursor = journal.last_seq
+        self.generation = 0
+        self._callbacks: tuple[Callable[[], None], ...] = ()
+
+    @property
+    def closed(self) -> bool:
+        return self._journal.closed
+
+    def start(self) -> None:
+        """Follow the journal from now on (for the front-end's whole life: a cursor that
+        only moves while followers wait would miss a group added in between)."""
+        self._cursor = self._journal.last_seq
+        self._journal.watch(self._on_journal)
+
+    def watch(self, callback: Callable[[], None]) -> None:
+        with self._lock:
+            self._callbacks = (*self._callbacks, callback)
+
+    def unwatch(self, callback: Callable[[], None]) -> None:
+        with self._lock:
+            self._callbacks = tuple(c for c in self._callbacks if c is not callback)
+
+    def _on_journal(self) -> None:
+        with self._lock:
+            added = False
+            while True:
+                items, self._cursor, skipped = self._journal.read(self._cursor, 1024)
+                added = added or bool(skipped)
+                added = added or any(getattr(e, "kind", "") == "group_added" for _, e in items)
+                if not items:
+                    break
+            if added:
+                self.generation += 1
+            callbacks = self._callbacks if added or self._journal.closed else ()
+        for callback in callbacks:
+            callback()
 
 
 async def follow_logs(
@@ -203,16 +244,16 @@ async def follow_logs(
     follow: bool,
     wakeups: Wakeups,
     stopping: Callable[[], bool],
-    journal: EventJournal[Any] | None = None,
+    groups: GroupsAdded | None = None,
     refresh: Refresh | None = None,
 ) -> AsyncIterator[LogPiece]:
     """Round-robin over the sources' cursors until caught up, or with ``follow`` until
-    stopping. With ``refresh`` (and the journal) a follower outlives its channels: when a
+    stopping. With ``refresh`` (and ``groups``) a follower outlives its channels: when a
     group is added it asks for its sources again, so a reload's replacement channel or a new
     program is followed on. Without it, the stream ends once every channel has closed."""
     active = list(sources)
-    renew = refresh if journal is not None else None
-    cursor = journal.last_seq if journal is not None else 0
+    renew = refresh if groups is not None else None
+    seen = groups.generation if groups is not None else 0
     while not stopping():
         progressed = False
         for piece in read_round(active):
@@ -222,30 +263,30 @@ async def follow_logs(
             continue
         if not follow:
             return
-        if renew is not None and journal is not None:
-            added, cursor = groups_added(journal, cursor)
-            if added:
+        if renew is not None and groups is not None:
+            if groups.generation != seen:
+                seen = groups.generation
                 active = await renew(active)
                 continue
-            if journal.closed and not active:
+            if groups.closed and not active:
                 return  # the daemon's run is over
         elif not active:
             return
-        watch_journal = journal if renew is not None else None
-        ready = functools.partial(_log_ready, stopping, list(active), watch_journal, cursor)
+        gate = groups if renew is not None else None
+        ready = functools.partial(_log_ready, stopping, list(active), gate, seen)
         watched: list[Watchable] = [s.channel for s in active]
-        if renew is not None and journal is not None:
-            watched.append(journal)
+        if gate is not None:
+            watched.append(gate)
         await wakeups.wait(watched, ready, FOLLOW_RECHECK_SECONDS)
 
 
 def _log_ready(
     stopping: Callable[[], bool],
     active: list[LogSource],
-    journal: EventJournal[Any] | None,
+    groups: GroupsAdded | None,
     seen: int,
 ) -> bool:
-    if stopping() or (journal is not None and journal.last_seq > seen):
+    if stopping() or (groups is not None and (groups.generation != seen or groups.closed)):
         return True
     return any(s.channel.end_offset > s.cursor or s.channel.closed for s in active)
 
