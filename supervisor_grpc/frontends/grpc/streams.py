@@ -2,11 +2,13 @@
 journal (ARCHITECTURE.md rule 8; style-anchors §4 example C), as coroutines.
 
 Owns: streaming slots (a cap on concurrent streams), ``Wakeups`` (how a coroutine waits for
-a logstore source without a thread), and the cursor loops that read, yield and wait.
+a logstore source without a thread), ``GroupsAdded`` (when log followers re-resolve their
+processes after a reload), and the cursor loops that read, yield and wait.
 May import: logstore (reader side: ``read``/``closed``/``watch``), grpc, stdlib.
 Threading: the front-end's asyncio loop only, except the watcher callbacks, which run on
 whatever thread appended (the supervisor loop, or any thread logging to the daemon log):
-they only schedule a wake-up with ``call_soon_threadsafe`` (at most one pending per source),
+they only schedule a wake-up with ``call_soon_threadsafe`` (at most one pending per source;
+``GroupsAdded`` first reads the journal's new records under its own small lock),
 so the loop thread never waits for a follower and an idle follower costs no thread and no
 periodic wake-up beyond one safety re-check every ``FOLLOW_RECHECK_SECONDS``.
 """
