@@ -8,7 +8,9 @@ zombie until PID 1 reaps it. After the last fork, polls /proc for the grandchild
 is left (reaped), then writes JSON to FILE: the time to make them, the total time from the
 first fork until no zombie remains, and the lag after the last fork. Then exits 0.
 With ``--go``, it first writes ``FILE.ready`` and waits for FILE to exist before forking (so
-the bench can sample PID 1's CPU time just before the burst).
+the bench can sample PID 1's CPU time just before the burst), and after writing the result
+waits (up to ``--timeout``) for ``FILE.done``: under tini, PID 1 exits with its child, and the
+bench must read PID 1's CPU time once more while it is still there.
 """
 
 from __future__ import annotations
@@ -82,6 +84,10 @@ def main() -> int:
             f,
         )
     os.rename(a.result + ".tmp", a.result)
+    if a.go:
+        deadline = time.monotonic() + a.timeout
+        while not os.path.exists(a.go + ".done") and time.monotonic() < deadline:
+            time.sleep(0.001)
     return 0
 
 

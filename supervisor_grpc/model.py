@@ -188,6 +188,10 @@ class GroupSpec:
     programs: tuple[ProgramSpec, ...]
     kind: GroupKind = GroupKind.PROGRAM
     section: str = ""
+    # [eventlistener:x] only: the event types the pool subscribes to (supervisor's names,
+    # abstract ones included) and how many events it buffers before discarding the oldest.
+    events: tuple[str, ...] = ()
+    buffer_size: int = 10
 
 
 @dataclass(frozen=True, slots=True)
@@ -304,6 +308,23 @@ def signal_name(signum: int) -> str:
 
 
 @dataclass(frozen=True, slots=True)
+class LogFaults:
+    """What one log channel could not write (a stalled pipe, a full disk), for process info.
+
+    Counters are for the channel's life; ``failing`` says an episode is in progress now.
+    """
+
+    dropped_bytes: int = 0
+    dropped_lines: int = 0
+    write_errors: int = 0
+    last_error: str = ""
+    failing: bool = False
+
+
+NO_LOG_FAULTS = LogFaults()
+
+
+@dataclass(frozen=True, slots=True)
 class ProcessInfo:
     """A snapshot of one process, taken on the loop thread and handed to any thread."""
 
@@ -323,6 +344,8 @@ class ProcessInfo:
     health: Health = Health.NONE
     health_output: str = ""
     autostart: bool = True
+    stdout_log: LogFaults = NO_LOG_FAULTS
+    stderr_log: LogFaults = NO_LOG_FAULTS
 
     @property
     def namespec(self) -> str:
@@ -334,7 +357,9 @@ class Event:
     """One entry of the event journal: a process transition or a daemon event.
 
     ``kind`` is ``"process_state"`` (with from/to states), ``"daemon_state"``,
-    ``"group_added"``, ``"group_removed"`` or ``"health"`` (``reason`` = the new health).
+    ``"group_added"``, ``"group_removed"``, ``"health"`` (``reason`` = the new health),
+    ``"process_communication"`` (``channel`` and ``data``: a capture-mode message) or
+    ``"remote_communication"`` (``comm_type`` and ``data``: a sendRemoteCommEvent).
     """
 
     kind: str
@@ -347,6 +372,10 @@ class Event:
     pid: int = 0
     expected: bool = True
     reason: str = ""
+    tries: int = 0  # process_state STARTING/BACKOFF: supervisor's failed-start count
+    channel: str = ""
+    comm_type: str = ""
+    data: bytes = b""
 
 
 @dataclass(frozen=True, slots=True)

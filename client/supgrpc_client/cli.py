@@ -137,6 +137,8 @@ def build_parser() -> argparse.ArgumentParser:
             "group_added",
             "group_removed",
             "program_health",
+            "process_communication",
+            "remote_communication",
         ),
     )
     p.add_argument("names", nargs="*", help="only these processes/groups (globs)")

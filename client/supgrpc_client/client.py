@@ -49,6 +49,8 @@ _EVENT_KINDS = {
     "group_added": pb.EVENT_KIND_GROUP_ADDED,
     "group_removed": pb.EVENT_KIND_GROUP_REMOVED,
     "program_health": pb.EVENT_KIND_PROGRAM_HEALTH,
+    "process_communication": pb.EVENT_KIND_PROCESS_COMMUNICATION,
+    "remote_communication": pb.EVENT_KIND_REMOTE_COMMUNICATION,
 }
 
 

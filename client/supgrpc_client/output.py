@@ -88,13 +88,27 @@ class _TextAsBinary:
 def status_lines(infos: list[ProcessInfo]) -> list[str]:
     """supervisorctl's layout: namespec padded to max(30, longest) + 3, state to 10, then the
     description; a program with a health check gets ``(healthy)`` etc. appended, like
-    ``docker ps``."""
+    ``docker ps``, and one whose logs lost lines says so in brackets."""
     width = max([30, *(len(i.namespec) for i in infos)]) + 3
     lines = []
     for i in infos:
         health = f" ({i.health.lower()})" if i.health not in ("NONE", "UNSPECIFIED") else ""
-        lines.append(f"{i.namespec:<{width}}{i.state:<10}{i.description}{health}".rstrip())
+        faults = _log_faults_note(i)
+        line = f"{i.namespec:<{width}}{i.state:<10}{i.description}{health}{faults}"
+        lines.append(line.rstrip())
     return lines
+
+
+def _log_faults_note(info: ProcessInfo) -> str:
+    notes = []
+    for channel, faults in (("stdout", info.stdout_log), ("stderr", info.stderr_log)):
+        if not (faults.dropped_bytes or faults.write_errors):
+            continue
+        note = f"{channel} log: {faults.dropped_lines} line(s) dropped"
+        if faults.last_error:
+            note += f", {faults.last_error}"
+        notes.append(note)
+    return f" [{'; '.join(notes)}]" if notes else ""
 
 
 def result_line(result: ProcessResult, success: str) -> str:
@@ -138,6 +152,12 @@ def event_line(event: Event) -> str:
         return f"{when} {event.namespec} health {event.health}" + (
             f": {event.reason}" if event.reason else ""
         )
+    if event.kind == "process_communication":
+        text = event.data.decode("utf-8", errors="replace")
+        return f"{when} {event.namespec} {event.stream} communication: {text!r}"
+    if event.kind == "remote_communication":
+        text = event.data.decode("utf-8", errors="replace")
+        return f"{when} remote communication {event.comm_type}: {text!r}"
     if event.kind == "missed":
         return f"{when} (missed {event.missed} events: this reader fell behind)"
     return f"{when} {event.kind}"

@@ -86,6 +86,23 @@ class ResourceUsage:
 
 
 @dataclass(frozen=True, slots=True)
+class LogFaults:
+    """What one log channel could not write to its file or stream (whole lines)."""
+
+    dropped_bytes: int = 0
+    dropped_lines: int = 0
+    write_errors: int = 0
+    last_error: str = ""
+    failing: bool = False
+
+    @classmethod
+    def from_pb(cls, msg: pb.LogChannelFaults) -> LogFaults:
+        return cls(
+            msg.dropped_bytes, msg.dropped_lines, msg.write_errors, msg.last_error, msg.failing
+        )
+
+
+@dataclass(frozen=True, slots=True)
 class ProcessInfo:
     """One process (ListProcesses/GetProcess)."""
 
@@ -105,6 +122,8 @@ class ProcessInfo:
     resources: ResourceUsage = field(default_factory=ResourceUsage)
     health: str = "NONE"  # the program's own health check: NONE, STARTING, HEALTHY, UNHEALTHY
     health_output: str = ""
+    stdout_log: LogFaults = field(default_factory=LogFaults)
+    stderr_log: LogFaults = field(default_factory=LogFaults)
 
     @classmethod
     def from_pb(cls, msg: pb.ProcessInfo) -> ProcessInfo:
@@ -136,6 +155,8 @@ class ProcessInfo:
             ResourceUsage(r.cpu_percent, r.rss_bytes, r.children),
             _enum_name(pb.ProgramHealth, msg.health, "PROGRAM_HEALTH_"),
             msg.health_output,
+            LogFaults.from_pb(msg.stdout_log),
+            LogFaults.from_pb(msg.stderr_log),
         )
 
 
@@ -196,8 +217,11 @@ class LogChunk:
 @dataclass(frozen=True, slots=True)
 class Event:
     """WatchEvents: ``kind`` is ``process_state``, ``daemon_state``, ``group_added``,
-    ``group_removed``, ``program_health`` (``health`` and ``reason`` = the check's output) or
-    ``missed`` (then ``missed`` counts the events this reader lost)."""
+    ``group_removed``, ``program_health`` (``health`` and ``reason`` = the check's output),
+    ``process_communication`` (``stream`` and ``data``: a capture-mode message),
+    ``remote_communication`` (``comm_type`` and ``data``: a sendRemoteCommEvent) or
+    ``missed`` (then ``missed`` counts the events this reader lost). ``supervisor_event`` is
+    supervisor's event type name (``PROCESS_STATE_EXITED``...), empty when there is none."""
 
     sequence: int
     time: float | None
@@ -213,11 +237,20 @@ class Event:
     daemon_state: str = ""
     missed: int = 0
     health: str = ""
+    supervisor_event: str = ""
+    tries: int = 0
+    stream: str = ""
+    comm_type: str = ""
+    data: bytes = b""
 
     @classmethod
     def from_pb(cls, msg: pb.WatchEventsResponse) -> Event:
         kind = msg.WhichOneof("event") or ""
-        base: dict[str, Any] = {"sequence": msg.sequence, "time": _time(msg, "time")}
+        base: dict[str, Any] = {
+            "sequence": msg.sequence,
+            "time": _time(msg, "time"),
+            "supervisor_event": msg.supervisor_event,
+        }
         if kind == "process_state":
             p = msg.process_state
             return cls(
@@ -230,8 +263,24 @@ class Event:
                 pid=p.pid,
                 expected=p.expected,
                 reason=p.reason,
+                tries=p.tries,
                 **base,
             )
+        if kind == "process_communication":
+            c = msg.process_communication
+            return cls(
+                kind=kind,
+                namespec=c.namespec,
+                name=c.name,
+                group=c.group,
+                pid=c.pid,
+                stream=stream_name(c.stream),
+                data=bytes(c.data),
+                **base,
+            )
+        if kind == "remote_communication":
+            r = msg.remote_communication
+            return cls(kind=kind, comm_type=r.type, data=r.data.encode(), **base)
         if kind == "daemon_state":
             d = msg.daemon_state
             return cls(

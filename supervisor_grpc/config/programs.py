@@ -8,6 +8,7 @@ Threading: plain functions, used during one load.
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from collections.abc import Mapping
 
@@ -170,8 +171,8 @@ class ProgramReader:
             command = g.text("command", extra=extra)
             if command is None:
                 raise g.error("program section does not specify a command", "command")
-            if not command.strip():
-                raise g.error("command is empty", "command")
+            # An empty command= is not refused here: supervisord runs such a config and
+            # fails only that spawn ("command is empty"), and so does our spawner.
             name = g.text("process_name", extra=extra) or program_name
             name = g.convert("process_name", dt.check_name, name)
             merged = dict(self.daemon_env)
@@ -254,7 +255,11 @@ def _gid(g: Getter, uid: int) -> int:
         raise g.error(f"invalid user id {uid}", "user")
 
 
-def _eventlistener_checks(g: Getter) -> None:
+DEFAULT_RESULT_HANDLER = "supervisor.dispatchers:default_handler"
+
+
+def _eventlistener_checks(g: Getter) -> tuple[tuple[str, ...], int]:
+    """Validate a listener section; returns its (events, buffer_size)."""
     buffer_size = g.get("buffer_size", dt.integer, 10)
     if buffer_size < 1:
         raise g.error(f"invalid buffer_size ({buffer_size})", "buffer_size")
@@ -270,6 +275,14 @@ def _eventlistener_checks(g: Getter) -> None:
             "eventlistener protocol",
             "redirect_stderr",
         )
+    handler = (g.text("result_handler") or DEFAULT_RESULT_HANDLER).strip()
+    if handler != DEFAULT_RESULT_HANDLER:
+        raise g.error(
+            f"result_handler {handler!r} is not supported: only {DEFAULT_RESULT_HANDLER} "
+            "(RESULT OK accepts, anything else rejects) can run outside supervisord",
+            "result_handler",
+        )
+    return tuple(sorted(names)), buffer_size
 
 
 def _fcgi_checks(g: Getter, program_name: str) -> None:
@@ -334,12 +347,17 @@ def build_groups(
             g = Getter(section, env_names)
             name = g.convert("", dt.check_name, section.name.split(":", 1)[1])
             priority = g.get("priority", dt.integer, default_priority)
+            events: tuple[str, ...] = ()
+            buffer_size = 10
             if kind is GroupKind.EVENTLISTENER:
-                _eventlistener_checks(g)
+                events, buffer_size = _eventlistener_checks(g)
             elif kind is GroupKind.FCGI_PROGRAM:
                 _fcgi_checks(g, name)
             procs = reader.processes(section, name, known)
-            groups.append(_group(g, name, priority, procs, kind))
+            group = _group(g, name, priority, procs, kind)
+            if events:
+                group = dataclasses.replace(group, events=events, buffer_size=buffer_size)
+            groups.append(group)
 
     seen: dict[str, str] = {}
     for group in groups:

@@ -1,7 +1,10 @@
 """Reading the main file and its ``[include]`` files into sections that remember their file.
 
-Owns: INI syntax, ``[include]`` globbing, and which file each value came from (which is what
-``%(here)s`` means for that value, as supervisor's ``expand_here`` arranges).
+Owns: INI syntax, ``[include]`` globbing, which file each value came from (which is what
+``%(here)s`` means for that value, as supervisor's ``expand_here`` arranges), and supervisor's
+merging rules: a section given twice (in one file or across included files) is one section,
+a key given twice keeps the last value read. Each such repeat becomes one warning naming the
+file, section and key, so a drop-in accepts what supervisord accepts without hiding it.
 May import: supervisor_grpc.errors, our datatypes/expand, stdlib.
 Threading: plain functions; reads files.
 """
@@ -11,8 +14,10 @@ from __future__ import annotations
 import configparser
 import glob
 import os
-from collections.abc import Mapping
+import re
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 from supervisor_grpc.config.expand import expand
 from supervisor_grpc.errors import ConfigError
@@ -59,11 +64,57 @@ def one_line(text: str) -> str:
     return " ".join(part.strip() for part in str(text).splitlines() if part.strip())
 
 
-def _parse_file(path: str) -> configparser.RawConfigParser:
-    # [DEFAULT] is read as an ordinary section so that each value keeps its own file.
-    parser = configparser.RawConfigParser(
-        inline_comment_prefixes=(";", "#"), strict=True, default_section="\0"
-    )
+class _Parser(configparser.RawConfigParser):
+    """supervisor's parser settings (``strict=False``: a section given twice is merged, a key
+    given twice keeps its last value), noting each repeat, which configparser itself drops,
+    so that it can be reported instead of silently merged."""
+
+    def __init__(self) -> None:
+        self.repeats: list[tuple[str, str | None]] = []  # (section, key); None: the header
+        self._current = ""
+        self._headers: set[str] = set()
+        notes = self
+
+        class _Options(dict[str, Any]):
+            # While a file is read, an option line stores a fresh list of lines; a second
+            # one for a key already present is the repeat strict=False hides.
+            def __setitem__(self, key: str, value: Any) -> None:
+                if isinstance(value, list) and key in self:
+                    notes.repeats.append((notes._current, key))
+                super().__setitem__(key, value)
+
+        # [DEFAULT] is read as an ordinary section so that each value keeps its own file.
+        super().__init__(
+            dict_type=_Options,
+            inline_comment_prefixes=(";", "#"),
+            strict=False,
+            default_section="\0",
+        )
+        # SECTCRE is configparser's documented hook for section headers; matching through
+        # it tells which section the following option lines belong to.
+        self.SECTCRE = _HeaderSpy(configparser.RawConfigParser.SECTCRE, self._header)  # type: ignore[assignment]
+
+    def _header(self, name: str) -> None:
+        if name in self._headers:
+            self.repeats.append((name, None))
+        self._headers.add(name)
+        self._current = name
+
+
+class _HeaderSpy:
+    def __init__(self, pattern: re.Pattern[str], seen: Callable[[str], None]) -> None:
+        self._pattern = pattern
+        self._seen = seen
+
+    def match(self, text: str) -> re.Match[str] | None:
+        found = self._pattern.match(text)
+        if found:
+            self._seen(found.group("header"))
+        return found
+
+
+def _parse_file(path: str, warnings: list[str]) -> configparser.RawConfigParser:
+    parser = _Parser()
     try:
         with open(path, encoding="utf-8") as fh:
             parser.read_file(fh, source=path)
@@ -73,6 +124,16 @@ def _parse_file(path: str) -> configparser.RawConfigParser:
         raise ConfigError(f"config file is not UTF-8: {exc.reason}", file=path)
     except configparser.Error as exc:
         raise ConfigError(one_line(exc.message), file=path)
+    for section, key in dict.fromkeys(parser.repeats):
+        if key is None:
+            warnings.append(
+                f"{path}: [{section}] appears twice in this file; merged, as supervisord does"
+            )
+        else:
+            warnings.append(
+                f"{path}: [{section}] {key}: given more than once in this section; "
+                "the last value is used, as in supervisord"
+            )
     return parser
 
 
@@ -81,21 +142,39 @@ def _merge(
     path: str,
     sections: dict[str, Section],
     defaults: dict[str, Value],
+    warnings: list[str],
     skip: frozenset[str] = frozenset(),
 ) -> None:
+    """Add one file's sections; a section already read from an earlier file is merged into,
+    key by key, the later file's value winning (what supervisord's configparser does)."""
     for name in parser.sections():
         own = {k: Value(v if v is not None else "", path) for k, v in parser.items(name)}
         if name == "DEFAULT":
-            defaults.update(own)
+            _override(name, own, defaults, path, warnings)
             continue
         if name in skip:
             continue
-        if name in sections:
-            # supervisor would silently merge the two; a program defined twice is a mistake.
-            raise ConfigError(
-                f"section is also defined in {sections[name].file}", file=path, section=name
+        section = sections.get(name)
+        if section is None:
+            sections[name] = Section(name=name, file=path, values=own, defaults=defaults)
+            continue
+        warnings.append(
+            f"{path}: [{name}] is also defined in {section.file}; merged, as supervisord does"
+        )
+        _override(name, own, section.values, path, warnings)
+
+
+def _override(
+    name: str, own: dict[str, Value], values: dict[str, Value], path: str, warnings: list[str]
+) -> None:
+    for key, value in own.items():
+        earlier = values.get(key)
+        if earlier is not None and earlier.file != path:
+            warnings.append(
+                f"{path}: [{name}] {key}: overrides the value from {earlier.file}, "
+                "as in supervisord"
             )
-        sections[name] = Section(name=name, file=path, values=own, defaults=defaults)
+        values[key] = value
 
 
 def read(path: str, environ_names: Mapping[str, str], host_node_name: str) -> RawConfig:
@@ -107,7 +186,7 @@ def read(path: str, environ_names: Mapping[str, str], host_node_name: str) -> Ra
     sections: dict[str, Section] = {}
     defaults: dict[str, Value] = {}
     warnings: list[str] = []
-    _merge(_parse_file(main), main, sections, defaults)
+    _merge(_parse_file(main, warnings), main, sections, defaults, warnings)
     include = sections.get("include")
     if include is not None:
         files = include.values.get("files")
@@ -133,8 +212,8 @@ def read(path: str, environ_names: Mapping[str, str], host_node_name: str) -> Ra
                     warnings.append(f"{main}: [include] files: {match} is a directory, skipped")
                     continue
                 seen.add(match)
-                parser = _parse_file(match)
+                parser = _parse_file(match, warnings)
                 if parser.has_section("include"):
                     warnings.append(f"{match}: [include] in an included file is ignored")
-                _merge(parser, match, sections, defaults, skip=frozenset({"include"}))
+                _merge(parser, match, sections, defaults, warnings, skip=frozenset({"include"}))
     return RawConfig(main, sections, warnings)

@@ -340,6 +340,10 @@ class Control:
     def send_stdin(self, name: str, data: bytes) -> None:
         run_sync(self.plan_send_stdin(name, data), self.closing)
 
+    def send_remote_comm_event(self, type_: str, data: str) -> None:
+        """REMOTE_COMMUNICATION for the listener pools subscribed to it."""
+        self.call(lambda: self._core.send_remote_comm_event(type_, data))
+
     # ---- logs -------------------------------------------------------------------------
 
     def plan_log_channel(

@@ -16,6 +16,7 @@ from ..model import ProcessState
 from .process import Process
 
 if TYPE_CHECKING:
+    from .listeners import EventHub
     from .ports import Pipes, Reactor
 
 log = logging.getLogger("supgrpc")
@@ -27,6 +28,7 @@ class PipesMixin:
         pipes: Pipes
         reactor: Reactor
         forwarder: Forwarder | None
+        event_hub: EventHub
         _fd_owner: dict[int, tuple[Process, LogChannel]]
 
         def _check_running(self) -> None: ...
@@ -45,6 +47,8 @@ class PipesMixin:
             self._close_output(fd)
 
     def _record(self, proc: Process, channel: LogChannel, data: bytes) -> None:
+        if proc in self.event_hub.watched:  # listener protocol, capture mode, log events
+            data = self.event_hub.output(proc, channel.channel, data)
         channel.write(data)
         if self.forwarder is not None:
             self.forwarder.feed(proc.name, channel.channel, data)
@@ -53,8 +57,17 @@ class PipesMixin:
         self.reactor.remove(fd)
         self.pipes.close(fd)
         owner = self._fd_owner.pop(fd, None)
+        if owner is not None and owner[0] in self.event_hub.watched:
+            self._record_tail(owner[0], owner[1])
         if owner is not None and self.forwarder is not None:
             self.forwarder.flush(owner[0].name, owner[1].channel)
+
+    def _record_tail(self, proc: Process, channel: LogChannel) -> None:
+        tail = self.event_hub.output_closed(proc, channel.channel)
+        if tail:
+            channel.write(tail)
+            if self.forwarder is not None:
+                self.forwarder.feed(proc.name, channel.channel, tail)
 
     def _drain(self, fd: int) -> None:
         """Read everything the child left in the pipe (its last words) before its exit."""

@@ -52,4 +52,6 @@ class Process:
             stderr_logfile=self.stderr.path or "",
             expected=m.expected,
             autostart=self.spec.autostart,
+            stdout_log=self.stdout.fault_info(),
+            stderr_log=self.stderr.fault_info(),
         )

@@ -33,6 +33,7 @@ class ReloadMixin:
         latest: DaemonSpec
         journal: EventJournal[Event]
         _continuations: list[tuple[list[Process], Callable[[], None]]]
+        _pending_updates: set[Future[ConfigDiff]]
         clock: Callable[[], float]
 
         def _check_running(self) -> None: ...
@@ -97,30 +98,52 @@ class ReloadMixin:
         done: Future[ConfigDiff] = Future()
         outstanding = {"n": len(diff.changed) + len(diff.removed)}
 
-        def finish_one() -> None:
+        def finish_one(error: BaseException | None = None) -> None:
+            # Every path resolves ``done``: the first failure (a shutdown that began while
+            # a group was stopping, a group that cannot be re-added) fails the whole update.
             outstanding["n"] -= 1
-            if outstanding["n"] == 0 and not done.done():
+            if done.done():
+                return
+            if error is not None:
+                done.set_exception(error)
+            elif outstanding["n"] == 0:
                 done.set_result(diff)
+            if done.done():
+                self._pending_updates.discard(done)
 
         for name in diff.added:
             self.add_group(name)
-        for name in (*diff.removed, *diff.changed):
-            self._replace_group(name, readd=name in diff.changed, then=finish_one)
         if outstanding["n"] == 0:
             done.set_result(diff)
+            return done
+        # Registered so that close() fails it if the loop ends before it completes.
+        self._pending_updates.add(done)
+        for name in (*diff.removed, *diff.changed):
+            self._replace_group(name, readd=name in diff.changed, then=finish_one)
         return done
 
-    def _replace_group(self, name: str, *, readd: bool, then: Callable[[], None]) -> None:
+    def _replace_group(
+        self, name: str, *, readd: bool, then: Callable[[BaseException | None], None]
+    ) -> None:
         procs = [p for p in self.processes.values() if p.group == name]
         for proc in procs:
             if proc.machine.state in (S.RUNNING, S.STARTING, S.BACKOFF):
                 self._drive(proc, StopRequested())
 
         def when_stopped() -> None:
-            self.remove_group(name)
-            if readd:
-                self.add_group(name)
-            then()
+            try:
+                self.remove_group(name)
+                if readd:
+                    self.add_group(name)
+            except SupervisorError as exc:
+                log.error("update: %s", exc)
+                then(exc)
+                return
+            except Exception as exc:  # an internal error fails this update, not the loop
+                log.exception("update of %s failed", name)
+                then(exc)
+                return
+            then(None)
 
         self._continuations.append((procs, when_stopped))
 
@@ -138,3 +161,13 @@ class ReloadMixin:
                 fn()
             except SupervisorError as exc:
                 log.error("update: %s", exc)
+            except Exception:  # one broken continuation must not stop the others (rule 9)
+                log.exception("internal error in a deferred step")
+
+    def _fail_pending_updates(self, error: BaseException) -> None:
+        """The loop is ending: no continuation will run again, so no update may wait on one."""
+        self._continuations.clear()
+        pending, self._pending_updates = self._pending_updates, set()
+        for fut in pending:
+            if not fut.done():
+                fut.set_exception(error)

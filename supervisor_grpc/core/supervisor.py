@@ -13,6 +13,7 @@ import heapq
 import itertools
 import logging
 import signal
+import time
 from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import dataclass
@@ -48,6 +49,7 @@ from ..machine import (
 )
 from ..model import (
     STOPPED_STATES,
+    ConfigDiff,
     DaemonSpec,
     DaemonState,
     Event,
@@ -58,8 +60,10 @@ from ..model import (
     ProcessState,
     ProgramSpec,
 )
+from .event_bridge import EventsMixin, ObservedJournal
 from .extensions import ExtensionsMixin
 from .health import HealthMonitor
+from .listeners import EventHub
 from .pipes_io import PipesMixin
 from .ports import Clock, Pipes, Reactor, Reaper, Spawner
 from .process import Process
@@ -81,7 +85,7 @@ class ActionOutcome:
     waiter: Future[bool] | None = None
 
 
-class Supervisor(PipesMixin, ExtensionsMixin, ReloadMixin):
+class Supervisor(PipesMixin, ExtensionsMixin, ReloadMixin, EventsMixin):
     def __init__(
         self,
         spec: DaemonSpec,
@@ -113,13 +117,19 @@ class Supervisor(PipesMixin, ExtensionsMixin, ReloadMixin):
         self.by_pid: dict[int, Process] = {}
         self._fd_owner: dict[int, tuple[Process, LogChannel]] = {}
         self._child_fds: dict[int, list[int]] = {}  # pid -> its output fds
-        self.journal: EventJournal[Event] = EventJournal()
+        # Listener pools see the journal's group and daemon events as they are recorded.
+        self.event_hub = EventHub(
+            spec.identifier, self._listener_write, time.time, strip=spec.strip_ansi
+        )
+        self.journal: EventJournal[Event] = ObservedJournal(self._journaled)
+        self.event_hub.on_communication = self._record_communication
         self.listeners: list[Listener] = []
         self.unknown_pid_level = logging.DEBUG
         self.finished = False
         self._heap: list[tuple[float, int, Process]] = []
         self._seq = itertools.count()
         self._continuations: list[tuple[list[Process], Callable[[], None]]] = []
+        self._pending_updates: set[Future[ConfigDiff]] = set()
         self._shutdown_level: int | None = None
         self.exit_code = 0
         self._shutdown_mono = 0.0
@@ -143,7 +153,7 @@ class Supervisor(PipesMixin, ExtensionsMixin, ReloadMixin):
             self._add_group(group)
 
     def _add_group(self, group: GroupSpec) -> None:
-        if group.kind is not GroupKind.PROGRAM:
+        if group.kind is GroupKind.FCGI_PROGRAM:
             raise NotSupported(
                 f"[{group.section}]: {group.kind.value} sections are not supported yet"
             )
@@ -160,6 +170,7 @@ class Supervisor(PipesMixin, ExtensionsMixin, ReloadMixin):
         self.groups[group.name] = group
         for proc in created:
             self.processes[(proc.group, proc.name)] = proc
+        self.event_hub.add_group(group, created)
         self.journal.append(Event("group_added", self.clock(), group=group.name))
 
     def _make_process(self, spec: ProgramSpec) -> Process:
@@ -186,6 +197,7 @@ class Supervisor(PipesMixin, ExtensionsMixin, ReloadMixin):
 
     def autostart(self) -> None:
         """Start every autostart program, lowest priority first (without waiting)."""
+        self.announce_running()
         for proc in self.ordered():
             if (
                 proc.spec.autostart
@@ -349,11 +361,13 @@ class Supervisor(PipesMixin, ExtensionsMixin, ReloadMixin):
             self._run_continuations()
         if self.mood is DaemonState.SHUTDOWN:
             self._advance_shutdown()
-        deadline: float | None = None
+        self.event_hub.fire_ticks()
+        self.event_hub.dispatch()
+        deadline: float | None = self.event_hub.next_tick(now)
         while self._heap:
             first, _, head = self._heap[0]
             if head.machine.deadline == first and self._is_live(head):
-                deadline = first
+                deadline = first if deadline is None else min(deadline, first)
                 break
             heapq.heappop(self._heap)
         health_due = self.health.next_deadline()
@@ -376,8 +390,12 @@ class Supervisor(PipesMixin, ExtensionsMixin, ReloadMixin):
             # An orphan we inherited as PID 1 / subreaper: by far the commonest reap in a
             # container, so nothing is formatted unless the level is on.
             if log.isEnabledFor(self.unknown_pid_level):
+                # tini's wording (-w), so what watches tini's logs finds the same line.
                 log.log(
-                    self.unknown_pid_level, "reaped unknown pid %d (%s)", pid, status.describe()
+                    self.unknown_pid_level,
+                    "Reaped zombie process with pid=%d (%s)",
+                    pid,
+                    status.describe(),
                 )
             return
         for fd in self._child_fds.pop(pid, []):
@@ -444,6 +462,7 @@ class Supervisor(PipesMixin, ExtensionsMixin, ReloadMixin):
     def _publish(self, proc: Process, pub: Publish, now: float) -> None:
         if pub.message:
             log.log(logging.WARNING if pub.level == "warn" else logging.INFO, "%s", pub.message)
+        tries = self._tries(proc, pub)
         self.journal.append(
             Event(
                 "process_state",
@@ -455,8 +474,10 @@ class Supervisor(PipesMixin, ExtensionsMixin, ReloadMixin):
                 pid=pub.pid,
                 expected=pub.expected,
                 reason=proc.machine.spawn_error if pub.to_state in (S.BACKOFF, S.FATAL) else "",
+                tries=tries,
             )
         )
+        self._notify_transition(proc, pub, tries)
         self._resolve_waiters(proc, pub.to_state)
         self.health.process_changed(proc, pub.to_state, now)
         for listener in self.listeners:
@@ -527,10 +548,24 @@ class Supervisor(PipesMixin, ExtensionsMixin, ReloadMixin):
         self._advance_shutdown()
 
     def _advance_shutdown(self) -> None:
-        unstopped = [p for p in self.processes.values() if p.machine.state not in STOPPED_STATES]
-        if not unstopped:
-            self.finished = True
-            return
+        """Stop the next priority level, and keep going while stops complete at once.
+
+        A program held by a dependency (or already stopped) stops synchronously, with no exit
+        or deadline to wake the loop afterwards; so one call must carry the shutdown as far
+        as it can go now, or an init whose last programs were all held sleeps forever.
+        """
+        while True:
+            unstopped = [
+                p for p in self.processes.values() if p.machine.state not in STOPPED_STATES
+            ]
+            if not unstopped:
+                self.finished = True
+                return
+            if not self._stop_next_level(unstopped):
+                return
+
+    def _stop_next_level(self, unstopped: list[Process]) -> bool:
+        """Ask the next level to stop; True when all of it stopped at once (go on)."""
         # A program stops only once everything that depends on it has stopped; among those
         # that may stop, the highest priority goes first, equal priorities together.
         stoppable = [
@@ -550,6 +585,17 @@ class Supervisor(PipesMixin, ExtensionsMixin, ReloadMixin):
         if waiting and self._shutdown_level != level:
             self._shutdown_level = level
             log.info("waiting for %s to die", ", ".join(sorted(waiting)))
+        return not waiting
+
+    def fail_waiters(self, error: SupervisorError) -> None:
+        """Fail every start/stop waiter and update still pending (the loop is ending)."""
+        self._fail_pending_updates(error)
+        for proc in self.processes.values():
+            waiters = [*proc.start_waiters, *proc.stop_waiters]
+            proc.start_waiters, proc.stop_waiters = [], []
+            for waiter in waiters:
+                if not waiter.done():
+                    waiter.set_exception(error)
 
     def _forget_process(self, proc: Process) -> None:
         """Drop a removed group's process: pipes, stdin, log files, health state."""
@@ -559,6 +605,7 @@ class Supervisor(PipesMixin, ExtensionsMixin, ReloadMixin):
                 self._close_output(fd)
         self._close_stdin(proc)
         self.health.forget(proc)
+        self.event_hub.forget_process(proc)
         self._waiting.discard(proc)
         proc.stdout.close()
         proc.stderr.close()
@@ -570,8 +617,19 @@ class Supervisor(PipesMixin, ExtensionsMixin, ReloadMixin):
             proc.stdout.reopen()
             proc.stderr.reopen()
 
+    def drain_outputs(self) -> None:
+        """Read what is waiting in every program pipe, without waiting (the final sweep
+        keeps reading what orphans still write to the pipes they inherited)."""
+        for fd in list(self._fd_owner):
+            self._drain(fd)
+
     def close(self) -> None:
-        """Close every pipe and log file (after the loop has finished)."""
+        """Resolve every waiter, then close every pipe and log file (after the loop ended).
+
+        Nothing will publish a transition or run a continuation again, so a Future still
+        pending here would leave its caller (an RPC thread) waiting forever.
+        """
+        self.fail_waiters(ShuttingDown("supervisor is shutting down"))
         for fd in list(self._fd_owner):
             self._drain(fd)
             if fd in self._fd_owner:

@@ -21,16 +21,14 @@ import logging
 import os
 import sys
 
-os.environ.setdefault(
-    "GRPC_ENABLE_FORK_SUPPORT", "false"
-)  # we only fork+exec (grpc fork_support.md)
-
 from .. import config
 from ..errors import ConfigError, SupervisorError
 from . import args as cli
+from ._fork_env import caller_environment  # before .app and grpc
 from .app import App
 
 EXIT_INTERNAL = 1
+__all__ = ["caller_environment", "main"]
 
 
 def _fail(message: str, status: int) -> int:
@@ -39,12 +37,40 @@ def _fail(message: str, status: int) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    argv = sys.argv[1:] if argv is None else argv
+    """supgrpcd's entry point. Called without ``argv`` it is the program: it ends the process
+    itself once the daemon is done (see ``_end_process``); with ``argv`` it returns."""
+    if argv is not None:
+        return _main(argv)
+    _end_process(_main(sys.argv[1:]))
+    return EXIT_INTERNAL  # not reached
+
+
+def _end_process(status: int) -> None:
+    """Exit now, whatever other threads are doing.
+
+    A normal interpreter exit joins every non-daemon thread (gRPC's and the XML-RPC server's
+    worker pools among them): one stuck on a wait would keep us alive after "exiting with
+    status N", and as PID 1 the container would never end. Everything of ours is closed or
+    flushed by now; what is left to flush is the logging handlers and stdio.
+    """
+    try:
+        logging.shutdown()
+        sys.stdout.flush()
+        sys.stderr.flush()
+    except Exception:  # a closed or broken stdout must not change our status
+        pass
+    os._exit(status)
+
+
+def _main(argv: list[str]) -> int:
     # 1. Parse the command line (usage errors exit 2 with one line).
     try:
         opts = cli.parse(argv)
     except cli.UsageError as exc:
         return _fail(str(exc), cli.EXIT_USAGE)
+    if opts.show_help:
+        sys.stdout.write(cli.HELP)
+        return 0
     if opts.show_version:
         print(cli.version_line())
         return 0

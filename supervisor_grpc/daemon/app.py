@@ -16,7 +16,7 @@ from typing import Any
 from .. import config
 from ..control import Control, parse_signal
 from ..core import Process, Supervisor
-from ..errors import ConfigError, NoFile, NotExecutable, SupervisorError
+from ..errors import ConfigError, NoFile, NotExecutable, ShuttingDown, SupervisorError
 from ..logstore import Forwarder, LogChannel, MainLogHandler, cleanup_auto_logs, level_number
 from ..machine import Publish
 from ..model import (
@@ -36,7 +36,7 @@ from ..runtime.loop import Loop
 from ..runtime.pipes import Pipes
 from ..runtime.spawner import Spawner
 from . import host
-from .args import Options
+from .args import Options, loglevel_for_verbosity
 
 log = logging.getLogger("supgrpc")
 MAIN_NAME = "main"
@@ -46,7 +46,7 @@ S = ProcessState
 def _check_supported(spec: DaemonSpec) -> None:
     """Refuse, by name, what is parsed but not implemented yet (never a silent ignore)."""
     for group in spec.groups:
-        if group.kind is not GroupKind.PROGRAM:
+        if group.kind is GroupKind.FCGI_PROGRAM:
             raise ConfigError(
                 f"{group.kind.value} sections are not supported yet",
                 file=spec.config_file,
@@ -54,11 +54,7 @@ def _check_supported(spec: DaemonSpec) -> None:
             )
         for program in group.programs:
             for channel, logspec in (("stdout", program.stdout), ("stderr", program.stderr)):
-                for key, used in (
-                    ("capture_maxbytes", logspec.capture_maxbytes > 0),
-                    ("events_enabled", logspec.events_enabled),
-                    ("syslog", logspec.syslog),
-                ):
+                for key, used in (("syslog", logspec.syslog),):
                     if used:
                         raise ConfigError(
                             f"{channel}_{key} is not supported yet",
@@ -141,6 +137,8 @@ class App:
         self.main_name: str | None = None
         self.exit_code = 0
         self.single_only = config_path is None
+        self._pidfile_written = False
+        self.inherited = signals.Inherited()
         for group in spec.groups:
             if group.section == "command line":
                 self.main_name = group.name
@@ -160,7 +158,7 @@ class App:
             spec = dataclasses.replace(spec, groups=(*spec.groups, group))
         spec = _apply_overrides(spec, opts)
         if path is None:
-            verbosity = {0: "warn", 1: "info"}.get(opts.verbosity, "debug")
+            verbosity = loglevel_for_verbosity(opts.verbosity)
             spec = dataclasses.replace(spec, loglevel=opts.loglevel or verbosity)
         _check_supported(spec)
         return cls(opts, spec, path)
@@ -179,8 +177,9 @@ class App:
 
     def run(self) -> int:
         spec, opts = self.spec, self.opts
-        # 3. Start from a clean signal state and make sure orphans come back to us.
-        signals.reset_inherited_signal_state()
+        # 3. Start from a clean signal state (single-command mode: keep what the caller
+        # ignored, as tini does) and make sure orphans come back to us.
+        self.inherited = signals.reset_inherited_signal_state(keep_ignored=self.single_only)
         if opts.parent_death_signal:
             host.set_parent_death_signal(parse_signal(opts.parent_death_signal))
         self._register_as_reaper()
@@ -189,7 +188,9 @@ class App:
         if not host.tune_allocator():
             log.debug("mallopt unavailable: keeping the C allocator's defaults")
         os.umask(spec.umask)
-        if spec.directory:
+        # supervisord switches to directory= only when it daemonizes (nodaemon=false, no -n);
+        # in the foreground its children run where it was started. Ours run where theirs do.
+        if spec.directory and not (spec.nodaemon or opts.nodaemon):
             try:
                 os.chdir(spec.directory)
             except OSError as exc:
@@ -208,12 +209,11 @@ class App:
             log.info("supgrpcd started with pid %d, config %s", os.getpid(), self.config_path)
         if not spec.nocleanup:
             cleanup_auto_logs(spec.childlogdir, spec.identifier)
-        if spec.pidfile and self.config_path:
-            host.write_pidfile(spec.pidfile)
         try:
             return self._supervise(main_log)
         finally:
-            host.remove_pidfile(spec.pidfile if self.config_path else None)
+            if self._pidfile_written:  # never another daemon's (supervisord's rule too)
+                host.remove_pidfile(spec.pidfile)
 
     def _register_as_reaper(self) -> None:
         if os.getpid() == 1:
@@ -264,7 +264,14 @@ class App:
         inbox = Inbox()
         intake = signals.SignalIntake()
         serverurl = self._serverurl()
-        spawner = Spawner(os.environ | dict(spec.environment), serverurl)
+        from . import caller_environment
+
+        spawner = Spawner(
+            caller_environment() | dict(spec.environment),
+            serverurl,
+            child_mask=self.inherited.mask,
+            child_ignored=self.inherited.ignored,
+        )
         core = Supervisor(
             spec, clock=loop.clock, spawner=spawner, reactor=loop, pipes=Pipes(), reaper=reaper.reap
         )
@@ -274,7 +281,9 @@ class App:
         control.main_log_handler = self._main_handler
         self.core, self.control, self.spawner = core, control, spawner
         loop.add_reader(inbox.open(), lambda _fd: inbox.run_pending())
-        signal_fd = intake.install()
+        signal_fd = intake.install(
+            tuple(s for s in signals.CATCHABLE if s not in self.inherited.ignored)
+        )
         if signal_fd is not None:
             loop.add_reader(signal_fd, lambda _fd: self._on_signals(intake.read()))
         core.listeners.append(self._on_transition)
@@ -286,24 +295,40 @@ class App:
         core.add_initial_groups()
         # 8. Front-ends: they only ever talk to `control`.
         frontends = self._start_frontends(control, core)
+        # 8b. We are the daemon for this config now (its sockets are ours): claim the pidfile.
+        # Written only now, so one that refuses to start (an address in use) leaves the
+        # running daemon's pidfile alone.
+        if spec.pidfile and self.config_path:
+            host.write_pidfile(spec.pidfile)
+            self._pidfile_written = True
         # 9. Start what should start, then run until everything has stopped.
         core.autostart()
         try:
             loop.run(core.service, lambda: core.finished)
         finally:
-            # 10. Tear down in reverse: front-ends, inbox, pipes and logs, stray descendants.
+            # 10. Tear down in reverse: front-ends, inbox and waiters; then stray descendants,
+            # with our signal handlers still in place (a second SIGTERM must not kill the
+            # init mid-sweep) and program pipes still open and drained (an orphan writing in
+            # its TERM handler must not die of SIGPIPE); only then pipes, logs, handlers.
             for frontend in reversed(frontends):
                 frontend.stop()
             inbox.close()
             offload_pool.shutdown(wait=False, cancel_futures=True)
-            intake.restore()
-            core.close()
-            if self._stdio.dropped_lines:
-                log.warning("forwarding dropped %d line(s) in all", self._stdio.dropped_lines)
+            core.fail_waiters(ShuttingDown("supervisor is shutting down"))
             if core.exit_code and not self.exit_code:
                 self.exit_code = core.exit_code
             if os.getpid() == 1 or signals.is_subreaper():
-                host.sweep_descendants(reaper.reap, grace_seconds=5.0)
+
+                def between() -> None:
+                    core.drain_outputs()
+                    for signum in intake.read():
+                        log.debug("signal %d during the final sweep: already exiting", signum)
+
+                host.sweep_descendants(reaper.reap, grace_seconds=5.0, between=between)
+            core.close()
+            intake.restore()
+            if self._stdio.dropped_lines:
+                log.warning("forwarding dropped %d line(s) in all", self._stdio.dropped_lines)
             log.info("exiting with status %d", self.exit_code)
             self._main_handler.close_channel()
             self._stdio.close()
@@ -337,27 +362,37 @@ class App:
     # -- signals and the main program --
 
     def _on_signals(self, numbers: list[int]) -> None:
-        core = self.core
         for signum in numbers:
             if signum == signal.SIGCHLD:
                 continue  # reaping is level-triggered in core.service
-            name = (
-                signal.Signals(signum).name
-                if signum in signal.Signals._value2member_map_
-                else str(signum)
-            )
-            if self.single_only:
-                self._forward(signum)
-            elif signum in (signal.SIGTERM, signal.SIGINT, signal.SIGQUIT):
-                core.request_shutdown(f"received {name} indicating exit request")
-            elif signum == signal.SIGHUP:
-                self._reload(name)
-            elif signum == signal.SIGUSR2:
-                log.info("received %s indicating log reopen request", name)
-                core.reopen_logs()
-                self._main_handler.reopen_channel()
-            else:
-                log.debug("received %s indicating nothing", name)
+            # Each signal on its own: a failure handling one (a reload that blew up) must not
+            # drop the SIGTERM that arrived in the same batch.
+            try:
+                self._on_signal(signum)
+            except Exception:
+                log.critical("handling signal %d failed; continuing", signum, exc_info=True)
+
+    def _on_signal(self, signum: int) -> None:
+        core = self.core
+        name = (
+            signal.Signals(signum).name
+            if signum in signal.Signals._value2member_map_
+            else str(signum)
+        )
+        if self.single_only:
+            self._forward(signum)
+        elif signum in (signal.SIGTERM, signal.SIGINT, signal.SIGQUIT):
+            core.request_shutdown(f"received {name} indicating exit request")
+        elif signum == signal.SIGHUP:
+            self._reload(name)
+        elif signum == signal.SIGUSR2:
+            log.info("received %s indicating log reopen request", name)
+            # Each channel reports its own failure and never raises (LogChannel.reopen), so
+            # one unreopenable path stops neither the others nor the main log.
+            core.reopen_logs()
+            self._main_handler.reopen_channel()
+        else:
+            log.debug("received %s indicating nothing", name)
 
     def _forward(self, signum: int) -> None:
         proc = self._main_process()
@@ -390,8 +425,12 @@ class App:
     def _on_transition(self, proc: Process, pub: Publish) -> None:
         if proc.name != self.main_name or proc.group != self.main_name:
             return
-        if pub.to_state is S.RUNNING and proc.spec.inherit_stdio:
-            _give_terminal_to(pub.pid)
+        if (
+            pub.to_state is S.RUNNING
+            and proc.spec.inherit_stdio
+            and not self.spawner.children_take_foreground
+        ):
+            _give_terminal_to(pub.pid)  # no glibc posix_spawn here: late, but better than none
         if self.core.mood is not DaemonState.RUNNING:
             return
         if pub.to_state not in (S.EXITED, S.FATAL, S.STOPPED):

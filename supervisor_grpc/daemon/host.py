@@ -128,40 +128,66 @@ def _children() -> list[int]:
     return tree.children(os.getpid())
 
 
+def _send(pid: int, signum: int) -> None:
+    try:
+        os.kill(pid, signum)
+    except OSError:
+        pass
+
+
 def sweep_descendants(
-    reap: Callable[[], list[tuple[int, ExitStatus]]], grace_seconds: float = 5.0
+    reap: Callable[[], list[tuple[int, ExitStatus]]],
+    grace_seconds: float = 5.0,
+    between: Callable[[], None] | None = None,
 ) -> int:
     """Before exiting, TERM then KILL whatever is still our child (orphans re-parented to us).
 
     An init that exits with live descendants lets the kernel SIGKILL them without notice
-    (tini#180, dumb-init#212); we give them a grace period first. Returns how many were left.
+    (tini#180, dumb-init#212); we give them a grace period first. Every process gets SIGTERM
+    the first time it is seen as our child, and its own grace period from then: a grandchild
+    re-parented to us when its parent dies of our SIGTERM is a new child, and is TERMed like
+    the first ones (never SIGKILLed unwarned). The whole sweep is bounded by twice the grace:
+    whatever is left then (a fork bomb) is TERMed if it never was, then KILLed.
+
+    ``between`` runs at every poll (the daemon drains program pipes there, so an orphan that
+    writes in its TERM handler is read, not killed by SIGPIPE). Returns how many we signalled.
     """
     reap()
-    left = _children()
-    if not left:
-        return 0
-    log.info("terminating %d remaining process(es): %s", len(left), left)
-    for pid in left:
-        try:
-            os.kill(pid, signal.SIGTERM)
-        except OSError:
-            pass
-    deadline = time.monotonic() + grace_seconds
+    warned: dict[tree.Identity, float] = {}  # identity -> when its grace ends
+    started = time.monotonic()
+    hard_end = started + 2 * grace_seconds
     delay = 0.005
-    while time.monotonic() < deadline:
+    logged = False
+    while True:
+        now = time.monotonic()
+        left = _children()
+        if not left:
+            break
+        fresh = []
+        for pid in left:
+            identity = (pid, tree.start_time(pid) or 0)
+            if identity not in warned:
+                warned[identity] = now + grace_seconds
+                fresh.append(pid)
+            elif now >= warned[identity] or now >= hard_end:
+                _send(pid, signal.SIGKILL)
+        if fresh:
+            if not logged:
+                log.info("terminating %d remaining process(es): %s", len(fresh), fresh)
+                logged = True
+            else:
+                log.debug("terminating %d newly re-parented process(es): %s", len(fresh), fresh)
+            for pid in fresh:
+                _send(pid, signal.SIGTERM)
+        if now >= hard_end + 2.0:
+            log.warning("%d process(es) still alive after SIGKILL: %s", len(left), left)
+            break
+        if between is not None:
+            between()
         reap()
         if not _children():
-            return len(left)
+            break
         time.sleep(delay)
         delay = min(delay * 2, 0.1)
-    for pid in _children():
-        try:
-            os.kill(pid, signal.SIGKILL)
-        except OSError:
-            pass
-    end = time.monotonic() + 2.0
-    while _children() and time.monotonic() < end:
-        reap()
-        time.sleep(0.01)
     reap()
-    return len(left)
+    return len(warned)

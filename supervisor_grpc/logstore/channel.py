@@ -15,9 +15,11 @@ from collections.abc import Callable
 
 from supervisor_grpc import errors
 from supervisor_grpc.logstore import filereads
+from supervisor_grpc.logstore.faults import SinkFaults
 from supervisor_grpc.logstore.ring import ByteRing, ReadResult
 from supervisor_grpc.logstore.sink import FileSink, make_auto_path
-from supervisor_grpc.model import LogSpec
+from supervisor_grpc.logstore.streamout import STREAM_BUFFER_BYTES
+from supervisor_grpc.model import LogFaults, LogSpec
 
 # supervisor's stripEscapes: from ESC[ up to and including the first of its terminator
 # letters; an unterminated sequence swallows the rest of the chunk.
@@ -46,6 +48,7 @@ class LogChannel:
         channel: str = "stdout",
         ring_bytes: int = 1 << 20,
         strip_ansi: bool = False,
+        stream_buffer_bytes: int = STREAM_BUFFER_BYTES,
     ) -> None:
         self.name = name
         self.spec = spec
@@ -53,11 +56,23 @@ class LogChannel:
         self.identifier = identifier
         self.channel = channel
         self.strip_ansi = strip_ansi
+        self.stream_buffer_bytes = stream_buffer_bytes
         self.path: str | None = None
-        self.write_errors = 0
-        self.last_write_error: OSError | None = None
+        self.faults = SinkFaults(f"{name} {channel} log")
         self._ring = ByteRing(ring_bytes)
         self._sink: FileSink | None = None
+
+    @property
+    def write_errors(self) -> int:
+        return self.faults.write_errors
+
+    @property
+    def last_write_error(self) -> OSError | None:
+        return self.faults.last_error
+
+    def fault_info(self) -> LogFaults:
+        """Any thread: what this channel could not write, for process info."""
+        return self.faults.snapshot()
 
     # -- loop thread -----------------------------------------------------------------------
 
@@ -82,13 +97,21 @@ class LogChannel:
                 self.path = spec.path
             else:
                 return
-        sink = FileSink(self.path, spec.maxbytes, spec.backups)
+        self.faults.label = f"{self.name} {self.channel} log {self.path}"
+        sink = FileSink(
+            self.path,
+            spec.maxbytes,
+            spec.backups,
+            self.faults,
+            stream_buffer=self.stream_buffer_bytes,
+        )
         sink.open()
         self._sink = sink
 
     def write(self, data: bytes) -> None:
-        """Never raises: a file error is counted and the ring still gets the bytes, so
-        followers keep seeing output even when the disk is full."""
+        """Never raises nor blocks: a file error or a stalled stream is counted and reported
+        once per episode (see faults), and the ring still gets the bytes, so followers keep
+        seeing output even when the disk is full."""
         if self.strip_ansi:
             data = strip_ansi(data)
         if not data:
@@ -99,11 +122,7 @@ class LogChannel:
         self._ring.append(data)
         sink = self._sink
         if sink is not None:
-            try:
-                sink.write(data)
-            except OSError as exc:
-                self.write_errors += 1
-                self.last_write_error = exc
+            sink.write(data)
 
     def close(self) -> None:
         sink = self._sink
@@ -112,13 +131,27 @@ class LogChannel:
                 sink.close()
         finally:
             self._ring.close()
+        if sink is not None and not sink.stream:
+            message = self.faults.closing()
+            if message:
+                self.faults.report(message)
 
-    def reopen(self) -> None:
+    def reopen(self) -> bool:
         """SIGUSR2: let an external logrotate move the file away; the next byte goes to a new
-        file at the same path. Raises OSError when the path cannot be reopened (the next
-        write retries)."""
-        if self._sink is not None:
-            self._sink.reopen()
+        file at the same path. Never raises, so one channel that cannot be reopened never
+        stops the others: the failure is reported (once per episode) and the next write
+        retries. Returns whether the channel has a file open afterwards."""
+        sink = self._sink
+        if sink is None:
+            return True
+        try:
+            sink.reopen()
+        except OSError as exc:
+            message = self.faults.fail(f"cannot reopen ({exc.strerror or exc})", exc)
+            if message:
+                self.faults.report(message)
+            return False
+        return True
 
     def clear(self) -> None:
         """clearProcessLogs/clearLog: the current file is removed and recreated empty; backups

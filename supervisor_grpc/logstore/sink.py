@@ -1,10 +1,16 @@
 """The file side of a log channel: append-only writes, size rotation, reopen, removal.
 
 Owns: one file descriptor and supervisor's rotation scheme (``path`` → ``path.1`` → ... →
-``path.N``), plus AUTO log naming and the startup sweep of stale AUTO logs.
-May import: stdlib only.
+``path.N``), what happens when a write fails (ENOSPC, EIO), plus AUTO log naming and the
+startup sweep of stale AUTO logs.
+May import: the logstore's faults and stream writer, stdlib.
 Threading: loop thread only (or a caller holding the main log handler's lock). Readers never
-touch the descriptor; they open the path themselves.
+touch the descriptor; they open the path themselves. A stream target (pipe, socket, tty) is
+handed to a :class:`StreamOut`, which never blocks the writer.
+
+A failed write never leaves a torn line behind: the bytes of the line in progress are cut
+off the file again (``ftruncate`` back to the last newline we wrote), the rest of the chunk is
+dropped and counted, and the next write that succeeds starts at a line boundary.
 """
 
 from __future__ import annotations
@@ -12,60 +18,92 @@ from __future__ import annotations
 import errno
 import os
 import re
-import select
 import stat
 import tempfile
 
+from supervisor_grpc.logstore.faults import LineGate, SinkFaults
+from supervisor_grpc.logstore.streamout import STREAM_BUFFER_BYTES, StreamOut, open_private
+
 STD_STREAMS = {"/dev/stdout": 1, "/dev/stderr": 2}
-# How long one chunk may wait for a full pipe/tty to drain before it counts as a write error.
-# supervisor blocks forever here; an init that stops reaping because nobody reads its stdout
-# is worse than a truncated log line.
-STREAM_STALL_SECONDS = 5.0
 
 _APPEND_FLAGS = os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC
 
 
 class FileSink:
-    """One open log file. Tracks its own size so rotation needs no stat per write."""
+    """One open log file. Tracks its own size so rotation needs no stat per write.
 
-    def __init__(self, path: str, maxbytes: int, backups: int) -> None:
+    ``write`` never raises: failures are recorded in ``faults`` (and reported once per
+    episode), so a full disk costs log lines, never the init.
+    """
+
+    def __init__(
+        self,
+        path: str,
+        maxbytes: int,
+        backups: int,
+        faults: SinkFaults | None = None,
+        *,
+        stream_buffer: int = STREAM_BUFFER_BYTES,
+    ) -> None:
         self.path = path
         self.maxbytes = maxbytes
         self.backups = max(0, backups)
+        self.faults = faults if faults is not None else SinkFaults(path)
+        self.stream_buffer = stream_buffer
         self.size = 0
         self.stream = False  # pipe/tty/char device: no seek, rotation or truncation
         self._fd: int | None = None
+        self._out: StreamOut | None = None
+        # File offset just past the last newline we wrote: where a failed write cuts back to.
+        self._line_start = 0
+        self._gate = LineGate()
         # Set while a rotation/reopen is between close and open; a failed one is retried by
         # the next write instead of leaving the channel file-less for good.
         self._broken = False
 
     @property
     def is_open(self) -> bool:
-        return self._fd is not None
+        return self._fd is not None or self._out is not None
 
     def open(self, truncate: bool = False) -> None:
         std = STD_STREAMS.get(self.path)
         if std is not None:
-            # Our own stdout may be a socket or a pipe shared with others: reuse it rather than
-            # reopening /proc/self/fd/N (which fails for sockets), and never close fd 1/2.
-            self._fd = os.dup(std)
+            # Our own stdout may be a socket or a pipe shared with others: start from a dup
+            # (never close fd 1/2), then get a description of our own we may make
+            # non-blocking (see streamout).
+            fd, kind = open_private(os.dup(std))
+            self._out = StreamOut(fd, kind, self.faults, max_buffer=self.stream_buffer)
             self.stream = True
             self.size = 0
+            self._broken = False
             return
         # 0o666 filtered by the umask, as supervisor's open(path, 'ab') does.
         fd = os.open(self.path, _APPEND_FLAGS | (os.O_TRUNC if truncate else 0), 0o666)
         st = os.fstat(fd)
         self.stream = not stat.S_ISREG(st.st_mode)
-        self.size = 0 if self.stream else st.st_size
-        self._fd = fd
         self._broken = False
+        if self.stream:
+            # A FIFO or device we opened ourselves: the description is ours to make
+            # non-blocking.
+            os.set_blocking(fd, False)
+            self._out = StreamOut(fd, "nonblock", self.faults, max_buffer=self.stream_buffer)
+            self.size = 0
+            return
+        self.size = self._line_start = st.st_size
+        self._fd = fd
 
     def close(self) -> None:
         fd, self._fd = self._fd, None
+        out, self._out = self._out, None
+        if out is not None:
+            out.close()
         if fd is not None:
             os.close(fd)
 
     def reopen(self) -> None:
+        """Raises OSError when the path cannot be opened; the next write retries."""
+        if self._out is not None:
+            return  # a stream has no path to follow; keep what it still has to write
         self._broken = True
         self.close()
         self.open()
@@ -87,28 +125,73 @@ class FileSink:
             self.open()
 
     def write(self, data: bytes) -> None:
-        """Write all of ``data`` then rotate if due; raises OSError after counting what landed."""
+        """Write all of ``data`` then rotate if due; never raises."""
+        if self._out is not None:
+            self._out.write(data)
+            return
+        faults = self.faults
+        data = self._gate.admit(data, faults)
+        if not data:
+            return
         if self._fd is None:
             if not self._broken:
                 return
-            self.open()
+            try:
+                self.open()
+            except OSError as exc:
+                self._report(faults.fail(f"cannot open ({exc.strerror or exc})", exc))
+                self._gate.dropped(data, faults)
+                return
+            if self._out is not None:
+                self._out.write(data)
+                return
+        done = 0
         fd = self._fd
         assert fd is not None
-        view = memoryview(data)
-        done = 0
-        while done < len(view):
+        try:
+            while done < len(data):
+                n = os.write(fd, data[done:] if done else data)
+                if n <= 0:
+                    raise OSError(errno.EIO, "write returned 0", self.path)
+                done += n
+        except OSError as exc:
+            self._failed(fd, data, done, exc)
+            return
+        k = data.rfind(b"\n")
+        if k >= 0:
+            self._line_start = self.size + k + 1
+        self.size += done
+        self._report(faults.recovered())
+        if 0 < self.maxbytes <= self.size:
             try:
-                n = os.write(fd, view[done:])
-            except BlockingIOError:
-                _await_writable(fd)
-                continue
-            if n <= 0:
-                raise OSError(errno.EIO, "write returned 0", self.path)
-            done += n
-            if not self.stream:
-                self.size += n
-        if not self.stream and 0 < self.maxbytes <= self.size:
-            self.rotate()
+                self.rotate()
+            except OSError as exc:
+                self._report(faults.fail(f"cannot rotate ({exc.strerror or exc})", exc))
+
+    def _failed(self, fd: int, data: bytes, done: int, exc: OSError) -> None:
+        """Cut the torn line off the file, drop the rest of the chunk, resume at a line."""
+        faults = self.faults
+        message = faults.fail(f"write failed ({exc.strerror or exc})", exc)
+        k = data.rfind(b"\n", 0, done)
+        if k >= 0:
+            self._line_start = self.size + k + 1
+        self.size += done
+        torn = self.size - self._line_start
+        if torn > 0:
+            try:
+                # Only when nobody else appended meanwhile: their bytes are not ours to cut.
+                if os.fstat(fd).st_size == self.size:
+                    os.ftruncate(fd, self._line_start)
+                    self.size = self._line_start
+                    faults.torn(torn)
+            except OSError:
+                pass
+        self._gate.dropped(data[done:], faults)
+        self._report(message)
+
+    def _report(self, message: str | None) -> None:
+        if message:
+            self.faults.report(message)
 
     def rotate(self) -> None:
         self._broken = True
@@ -127,13 +210,6 @@ def _move(src: str, dst: str) -> None:
     except FileNotFoundError:
         # A cleanup script may have removed a backup or the live file; supervisor shrugs too.
         pass
-
-
-def _await_writable(fd: int) -> None:
-    poller = select.poll()
-    poller.register(fd, select.POLLOUT)
-    if not poller.poll(int(STREAM_STALL_SECONDS * 1000)):
-        raise OSError(errno.EAGAIN, "log stream stalled")
 
 
 def make_auto_path(childlogdir: str, name: str, channel: str, identifier: str) -> str:

@@ -18,6 +18,7 @@ import os
 import signal
 import socket
 import threading
+from dataclasses import dataclass
 
 log = logging.getLogger(__name__)
 
@@ -120,25 +121,52 @@ class SignalIntake:
         self.active = False
 
 
-def reset_inherited_signal_state() -> None:
-    """Undo what our parent may have left us, so children start clean.
+@dataclass(frozen=True)
+class Inherited:
+    """The signal state our caller gave us, as far as children should see it."""
+
+    mask: frozenset[int] = frozenset()
+    ignored: frozenset[int] = frozenset()
+
+
+# Python ignores these for itself at startup: that says nothing about our caller.
+_PYTHONS_OWN = (signal.SIGPIPE, signal.SIGXFSZ)
+
+
+def reset_inherited_signal_state(keep_ignored: bool = False) -> Inherited:
+    """Undo what our parent may have left us; return it (for the children, if they keep it).
 
     A container runtime or shell can start us with signals blocked or ignored; both survive
     exec into every program we spawn. Called once on the main thread before any other thread
-    exists, so the empty mask is what every thread (and child) inherits.
+    exists, so the empty mask is what every thread inherits: the loop must receive signals.
+
+    Supervisor mode (``keep_ignored`` false): children start clean, default dispositions
+    for everything. Single-command mode keeps tini's rule instead: what the caller ignored
+    stays ignored, for us (we neither receive nor forward it) and for the command (under
+    ``nohup`` a SIGHUP does not kill it), and the command gets the caller's mask back (see
+    ``Inherited``; the spawner passes both on). SIGCHLD is always ours to handle.
     """
+    mask: frozenset[int] = frozenset()
     if threading.current_thread() is threading.main_thread():
-        signal.pthread_sigmask(signal.SIG_SETMASK, [])
+        mask = frozenset(int(s) for s in signal.pthread_sigmask(signal.SIG_SETMASK, []))
     # TTIN/TTOU are never caught or forwarded, but an inherited SIG_IGN for them would still
-    # reach every child through exec: children get default dispositions, these included.
+    # reach every child through exec.
+    ignored: set[int] = set()
     for signum in (*CATCHABLE, int(signal.SIGTTIN), int(signal.SIGTTOU)):
-        if signum == signal.SIGPIPE:
-            continue  # Python ignores SIGPIPE for itself; subprocess restores it in children
+        if signum in _PYTHONS_OWN:
+            continue  # subprocess and posix_spawn restore them to SIG_DFL in children
         try:
-            if signal.getsignal(signum) == signal.SIG_IGN:
+            if signal.getsignal(signum) != signal.SIG_IGN:
+                continue
+            if keep_ignored and signum != signal.SIGCHLD:
+                ignored.add(signum)
+            else:
                 signal.signal(signum, signal.SIG_DFL)
         except (OSError, ValueError):
             pass
+    if not keep_ignored:
+        return Inherited()
+    return Inherited(mask=mask, ignored=frozenset(ignored))
 
 
 def become_subreaper() -> bool:

@@ -12,6 +12,10 @@ C code. Popen objects are kept until the reaper reports their pid (see ``release
 Popen would ``waitpid`` its child later and steal the exit status from the reaper. The one
 stdlib ``waitpid`` we cannot avoid is Popen's own, on an exec failure, for a child whose pid is
 never handed to us.
+
+A program that inherits our stdio (single-command mode) is started by glibc's posix_spawn
+instead (``posix_spawn.py``, C only as well): it takes the terminal's foreground itself before
+exec, and gets the signal mask and ignored signals we were given (tini keeps the caller's).
 """
 
 from __future__ import annotations
@@ -26,11 +30,12 @@ import signal
 import stat
 import subprocess
 import sys
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 
 from ..errors import NoFile, NotExecutable, SpawnError
 from ..model import ExitStatus, ProgramSpec
+from . import posix_spawn
 from .tree import Identity, alive, descendants
 
 log = logging.getLogger(__name__)
@@ -149,10 +154,28 @@ def _spawn_error(spec: ProgramSpec, exc: OSError) -> SpawnError:
 class Spawner:
     """Starts children and signals them; keeps their Popen objects until they are reaped."""
 
-    def __init__(self, base_env: Mapping[str, str], serverurl: str | None = None) -> None:
+    def __init__(
+        self,
+        base_env: Mapping[str, str],
+        serverurl: str | None = None,
+        *,
+        child_mask: Collection[int] = (),
+        child_ignored: Collection[int] = (),
+    ) -> None:
+        """``child_mask``/``child_ignored``: the signal mask and the ignored signals a program
+        inheriting our stdio starts with (single-command mode passes the caller's; every
+        other program starts with an empty mask and default dispositions)."""
         self.base_env = dict(base_env)
         self.serverurl = serverurl
+        self.child_mask = frozenset(child_mask)
+        self.child_ignored = frozenset(child_ignored)
+        self._use_posix_spawn = posix_spawn.available()
+        # A program inheriting our stdio takes the terminal's foreground itself, before it
+        # runs: nobody may hand it over later (that would race the program, and take the
+        # foreground back from a job an interactive shell under us already gave it to).
+        self.children_take_foreground = self._use_posix_spawn
         self._popens: dict[int, subprocess.Popen[bytes]] = {}
+        self._spawned: set[int] = set()  # started by posix_spawn: no Popen to release
         self._trees: dict[int, set[Identity]] = {}
 
     def check(self, spec: ProgramSpec) -> None:
@@ -191,6 +214,20 @@ class Spawner:
         return Child(popen.pid, stdin_w, out_r, err_r)
 
     def _spawn_inheriting(self, spec: ProgramSpec, argv: list[str], env: dict[str, str]) -> Child:
+        if self._use_posix_spawn and spec.uid is None and not spec.directory and spec.umask is None:
+            try:
+                pid = posix_spawn.spawn(
+                    argv[0],
+                    argv,
+                    env,
+                    foreground_fd=posix_spawn.controlling_terminal_fd(0),
+                    sigmask=self.child_mask,
+                    keep_ignored=self.child_ignored,
+                )
+            except OSError as exc:
+                raise _spawn_error(spec, exc)
+            self._spawned.add(pid)
+            return Child(pid, None, None, None)
         try:
             popen = self._popen(spec, argv, env, None, None, None, inherit=True)
         except OSError as exc:
@@ -264,12 +301,13 @@ class Spawner:
         for identity in self._trees.pop(pid, set()):
             if alive(identity):
                 _signal(identity[0], signal.SIGKILL)
+        self._spawned.discard(pid)
         popen = self._popens.pop(pid, None)
         if popen is not None:
             popen.returncode = status.code if status.code is not None else -(status.signal or 0)
 
     def owns(self, pid: int) -> bool:
-        return pid in self._popens
+        return pid in self._popens or pid in self._spawned
 
 
 def _signal(pid: int, signum: int) -> None:

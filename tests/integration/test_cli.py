@@ -45,7 +45,10 @@ PROCESS_KEYS = {
     "resources",
     "health",
     "health_output",
+    "stdout_log",
+    "stderr_log",
 }
+LOG_FAULT_KEYS = {"dropped_bytes", "dropped_lines", "write_errors", "last_error", "failing"}
 
 
 @pytest.fixture(scope="module")
@@ -110,6 +113,7 @@ def test_status_json_is_stable(grpcd: gf.Daemon) -> None:
     assert set(proc) == PROCESS_KEYS
     assert proc["state"] == "RUNNING" and proc["namespec"] == "ticker"
     assert set(proc["resources"]) == {"cpu_percent", "rss_bytes", "children"}
+    assert set(proc["stdout_log"]) == set(proc["stderr_log"]) == LOG_FAULT_KEYS
     # Global options are accepted after the command too.
     assert json.loads(run(grpcd, "status", "ticker", "-o", "json")[1])["processes"]
 

@@ -42,9 +42,14 @@ BAD_CONFIGS = {
         "exitcodes",
     ),
     "not supported yet": (
-        "[eventlistener:e]\ncommand=true\nevents=PROCESS_STATE\n",
-        "[eventlistener:e]",
+        "[fcgi-program:f]\ncommand=true\nsocket=tcp://127.0.0.1:9\n",
+        "[fcgi-program:f]",
         None,
+    ),
+    "custom result_handler": (
+        "[eventlistener:e]\ncommand=true\nevents=PROCESS_STATE\nresult_handler=x:y\n",
+        "[eventlistener:e]",
+        "result_handler",
     ),
 }
 

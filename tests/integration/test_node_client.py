@@ -17,6 +17,8 @@ from pathlib import Path
 
 import pytest
 
+pytestmark = pytest.mark.slow
+
 REPO = Path(__file__).resolve().parents[2]
 PACKAGE = REPO / "client" / "node"
 SUPGRPCD = Path(sys.executable).parent / "supgrpcd"

@@ -14,6 +14,7 @@ import signal
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -78,8 +79,8 @@ def init_daemon(tmp_path):
     """``daemon``-like factory for supgrpcd -c as PID 1; yields (Daemon, host pid of init)."""
     made: list[Daemon] = []
 
-    def make(config: str) -> tuple[Daemon, int]:
-        d = Daemon(tmp_path / f"ns{len(made)}", config, argv=INIT)
+    def make(config: str, **daemon_kw: Any) -> tuple[Daemon, int]:
+        d = Daemon(tmp_path / f"ns{len(made)}", config, argv=INIT, **daemon_kw)
         made.append(d)
         d.start(wait=False)
         assert d.wait_started() == 1, "not PID 1 in its namespace"
@@ -115,7 +116,7 @@ startsecs=0
     assert zombies_of(init) == []
     os.kill(init, signal.SIGTERM)  # (unshare itself does not forward signals)
     assert d.wait(15) == 0
-    assert "reaped unknown pid" not in d.log()  # orphans are reaped quietly at info level
+    assert "Reaped zombie process" not in d.log()  # orphans are reaped quietly at info level
 
 
 def _host_pid_of(init: int, ns_pid: int) -> int:
@@ -272,3 +273,44 @@ def test_single_command_as_pid_1_reaps_orphans(single_init):
     s = single_init(sys.executable, fixture("reaping_stage_1.py"), "100")
     assert s.wait(30) == 0, s.out()
     assert "reaped 100 orphans" in s.out()
+
+
+def test_pid_1_sigterms_a_grandchild_that_becomes_its_child_during_the_final_sweep(
+    single_init, tmp_path
+):
+    # CMD exits at once, leaving C and its child G. The sweep TERMs C; G, re-parented to PID 1
+    # only then, must get its own SIGTERM rather than a SIGKILL 5 s later.
+    notes = tmp_path / "notes"
+    s = single_init(sys.executable, fixture("term_family.py"), str(notes))
+    assert s.wait(30) == 0, read_text(s.err_path)
+    text = read_text(notes)
+    assert "C TERM" in text and "G TERM" in text, text
+
+
+def test_pid_1_exits_when_an_update_is_interrupted_by_the_shutdown(init_daemon, tmp_path):
+    # The Update waits for a program that takes 1 s to stop; SIGTERM to PID 1 meanwhile.
+    import grpc
+    from supgrpc.v1 import supervisor_pb2 as pb
+    from supgrpc.v1 import supervisor_pb2_grpc as pb_grpc
+
+    sock = tmp_path / "g.sock"
+
+    def slow(tag: str) -> str:
+        script = (
+            f'trap "echo {tag} got TERM; sleep 1; exit 0" TERM; echo {tag}; '
+            "while :; do sleep 0.05; done"
+        )
+        return (
+            f"[program:slow]\ncommand=sh -c '{script}'\n"
+            "stdout_logfile=%(here)s/slow.log\nstartsecs=0\n"
+        )
+
+    d, init = init_daemon(slow("v1"), grpc=True, args=["--grpc-listen", f"unix://{sock}"])
+    wait_until(lambda: "v1" in d.program_log("slow.log"))
+    d.write_config(slow("v2"))
+    with grpc.insecure_channel(f"unix://{sock}") as channel:
+        update = pb_grpc.SupervisorServiceStub(channel).Update.future(pb.UpdateRequest())
+        wait_until(lambda: "v1 got TERM" in d.program_log("slow.log"))
+        os.kill(init, signal.SIGTERM)
+        assert d.wait(20) == 0, d.diagnostics()
+        assert isinstance(update.exception(timeout=10), grpc.RpcError)

@@ -256,3 +256,21 @@ def test_bound_dependents_are_the_running_ones_with_restart_with_dependencies() 
     core.autostart()
     core.service(0.0)
     assert [p.name for p in core.bound_dependents([core.find("db")])] == ["web"]
+
+
+def test_shutdown_of_a_chain_of_held_dependents_finishes_in_the_pass_that_stopped_them() -> None:
+    """Regression (PID 1 hang, issue 10): a FATAL setup step with two programs chained behind
+    it. Nothing of theirs runs, so no exit or deadline will wake the loop again: the service
+    pass that began the shutdown must leave ``finished`` set, or the loop sleeps forever."""
+    core, rt = make_with(
+        single("setup", startsecs=1, startretries=0),
+        single("migrate", startsecs=0, autorestart=AutoRestart.NEVER, depends_on=("setup",)),
+        single("job", startsecs=0, autorestart=AutoRestart.NEVER, depends_on=("migrate",)),
+        exit_when="all",
+    )
+    core.autostart()
+    exit_(core, rt, "setup", code=6, at=0.1)  # dies in STARTING -> BACKOFF -> FATAL
+    assert state(core, "setup") is S.FATAL
+    assert core.mood is DaemonState.SHUTDOWN and core.exit_code == 6
+    assert state(core, "migrate") is S.STOPPED and state(core, "job") is S.STOPPED
+    assert core.finished, "nothing is left to wake the loop: the init would hang here"

@@ -17,6 +17,7 @@ from supervisor_grpc import machine as machine_module
 from supervisor_grpc.errors import AlreadyStarted, Failed, NotRunning
 from supervisor_grpc.machine import (
     EXITED_TOO_QUICKLY,
+    HANDLERS,
     TRANSITIONS,
     Effect,
     Exited,
@@ -24,6 +25,7 @@ from supervisor_grpc.machine import (
     InvalidTransition,
     Kill,
     KillFailed,
+    Phase,
     ProcessMachine,
     Publish,
     Snapshot,
@@ -333,6 +335,29 @@ def test_table_covers_every_state_and_input() -> None:
     assert {reach(s).snap().state for s in SITUATIONS} == set(ProcessState)
     assert len(CASES) == len(SITUATIONS) * 7
     assert not set(LEGAL) & set(USER_ERRORS)
+
+
+SITUATION_PHASE = {
+    "STOPPED": Phase.STOPPED,
+    "STARTING_AWAITING_SPAWN": Phase.SPAWNING,
+    "STARTING": Phase.STARTING,
+    "RUNNING": Phase.RUNNING,
+    "BACKOFF": Phase.BACKOFF,
+    "STOPPING": Phase.STOPPING,
+    "STOPPING_START_PENDING": Phase.STOPPING,  # a start queued is desired state, not a phase
+    "EXITED": Phase.EXITED,
+    "FATAL": Phase.FATAL,
+    "UNKNOWN": Phase.UNKNOWN,
+}
+
+
+@pytest.mark.parametrize("case", CASES, ids=lambda c: c.id)
+def test_the_dispatch_table_lists_exactly_the_pairs_this_table_accepts(case: Case) -> None:
+    """The machine's HANDLERS and this file's table say the same: a (phase, input) pair is in
+    HANDLERS exactly when it is legal or a user error; every other pair is a caller's bug."""
+    phase = reach(case.situation).machine.phase
+    assert phase is SITUATION_PHASE[case.situation]
+    assert ((phase, type(case.event)) in HANDLERS) == (case.outcome is not InvalidTransition)
 
 
 def _time_for(h: Harness, event: Input) -> float:

@@ -113,19 +113,29 @@ it('filters: processes and kinds', async () => {
 });
 
 it('event style: shutdown() sends the daemon SHUTDOWN event', async () => {
-  const sub = watch({ kinds: ['daemon_state'], afterSequence: 0 });
+  // Replay from the oldest event, so the stream is known to be open on the daemon (its first
+  // event has arrived) before shutdown() is sent: a stream that only reaches the daemon once
+  // it is stopping is ended at once, which is not what this test is about.
+  const sub = watch({ kinds: ['daemon_state', 'process_state'], afterSequence: 0 });
   /** @type {import('../dist/index.js').SupervisorEvent[]} */
   const events = [];
+  /** @type {() => void} */
+  let opened = () => {};
+  const open = new Promise((resolve) => {
+    opened = () => resolve(true);
+  });
   const got = new Promise((resolve) => {
     sub.on('data', (event) => {
       events.push(event);
+      opened();
       if (event.kind === 'daemon_state' && event.state === 'SHUTDOWN') resolve(true);
     });
   });
   sub.on('error', () => {}); // the daemon going away may end the stream with an error
+  await deadline(open, 10, 'the first replayed event');
   await c.shutdown();
   await deadline(got, 10, 'the SHUTDOWN event');
-  const last = events[events.length - 1];
-  assert.ok(last.kind === 'daemon_state' && last.state === 'SHUTDOWN');
+  const last = events.filter((e) => e.kind === 'daemon_state').pop();
+  assert.ok(last && last.kind === 'daemon_state' && last.state === 'SHUTDOWN');
   await waitUntil(() => daemon.exited, { timeout: 15, what: 'supgrpcd to exit' });
 });

@@ -248,6 +248,10 @@ class _EventKindEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_EventKind.V
     """A group was removed."""
     EVENT_KIND_PROGRAM_HEALTH: _EventKind.ValueType  # 5
     """A program's health check result changed."""
+    EVENT_KIND_PROCESS_COMMUNICATION: _EventKind.ValueType  # 6
+    """A program wrote a capture-mode message (supervisor's PROCESS_COMMUNICATION_*)."""
+    EVENT_KIND_REMOTE_COMMUNICATION: _EventKind.ValueType  # 7
+    """A client called sendRemoteCommEvent (supervisor's REMOTE_COMMUNICATION)."""
 
 class EventKind(_EventKind, metaclass=_EventKindEnumTypeWrapper):
     """EventKind classifies a WatchEvents record (used to filter)."""
@@ -264,6 +268,10 @@ EVENT_KIND_GROUP_REMOVED: EventKind.ValueType  # 4
 """A group was removed."""
 EVENT_KIND_PROGRAM_HEALTH: EventKind.ValueType  # 5
 """A program's health check result changed."""
+EVENT_KIND_PROCESS_COMMUNICATION: EventKind.ValueType  # 6
+"""A program wrote a capture-mode message (supervisor's PROCESS_COMMUNICATION_*)."""
+EVENT_KIND_REMOTE_COMMUNICATION: EventKind.ValueType  # 7
+"""A client called sendRemoteCommEvent (supervisor's REMOTE_COMMUNICATION)."""
 Global___EventKind: _TypeAlias = EventKind  # noqa: Y015
 
 @_typing.final
@@ -357,6 +365,8 @@ class ProcessInfo(_message.Message):
     RESOURCES_FIELD_NUMBER: _builtins.int
     HEALTH_FIELD_NUMBER: _builtins.int
     HEALTH_OUTPUT_FIELD_NUMBER: _builtins.int
+    STDOUT_LOG_FIELD_NUMBER: _builtins.int
+    STDERR_LOG_FIELD_NUMBER: _builtins.int
     name: _builtins.str
     """The process name (process_name in the config)."""
     group: _builtins.str
@@ -397,6 +407,14 @@ class ProcessInfo(_message.Message):
     def resources(self) -> Global___ResourceUsage:
         """CPU, memory and descendants of the live process (zeros when not running)."""
 
+    @_builtins.property
+    def stdout_log(self) -> Global___LogChannelFaults:
+        """What the stdout log could not write (a stdout pipe nobody reads, a full disk)."""
+
+    @_builtins.property
+    def stderr_log(self) -> Global___LogChannelFaults:
+        """What the stderr log could not write."""
+
     def __init__(
         self,
         *,
@@ -416,14 +434,56 @@ class ProcessInfo(_message.Message):
         resources: Global___ResourceUsage | None = ...,
         health: Global___ProgramHealth.ValueType = ...,
         health_output: _builtins.str = ...,
+        stdout_log: Global___LogChannelFaults | None = ...,
+        stderr_log: Global___LogChannelFaults | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["exit_status", b"exit_status", "resources", b"resources", "start_time", b"start_time", "stop_time", b"stop_time"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["exit_status", b"exit_status", "resources", b"resources", "start_time", b"start_time", "stderr_log", b"stderr_log", "stdout_log", b"stdout_log", "stop_time", b"stop_time"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["description", b"description", "exit_status", b"exit_status", "expected", b"expected", "group", b"group", "health", b"health", "health_output", b"health_output", "name", b"name", "namespec", b"namespec", "pid", b"pid", "resources", b"resources", "spawn_error", b"spawn_error", "start_time", b"start_time", "state", b"state", "stderr_logfile", b"stderr_logfile", "stdout_logfile", b"stdout_logfile", "stop_time", b"stop_time"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["description", b"description", "exit_status", b"exit_status", "expected", b"expected", "group", b"group", "health", b"health", "health_output", b"health_output", "name", b"name", "namespec", b"namespec", "pid", b"pid", "resources", b"resources", "spawn_error", b"spawn_error", "start_time", b"start_time", "state", b"state", "stderr_log", b"stderr_log", "stderr_logfile", b"stderr_logfile", "stdout_log", b"stdout_log", "stdout_logfile", b"stdout_logfile", "stop_time", b"stop_time"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___ProcessInfo: _TypeAlias = ProcessInfo  # noqa: Y015
+
+@_typing.final
+class LogChannelFaults(_message.Message):
+    """LogChannelFaults says what one log channel lost on its way to its file or stream. The
+    in-memory tail (TailLog/ReadLog) still has every byte; these count what the sink missed.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    DROPPED_BYTES_FIELD_NUMBER: _builtins.int
+    DROPPED_LINES_FIELD_NUMBER: _builtins.int
+    WRITE_ERRORS_FIELD_NUMBER: _builtins.int
+    LAST_ERROR_FIELD_NUMBER: _builtins.int
+    FAILING_FIELD_NUMBER: _builtins.int
+    dropped_bytes: _builtins.int
+    """Bytes dropped since the channel was created (always whole lines)."""
+    dropped_lines: _builtins.int
+    """Lines dropped since the channel was created."""
+    write_errors: _builtins.int
+    """Failed writes, opens and reopens (ENOSPC, EIO, EPIPE...)."""
+    last_error: _builtins.str
+    """The last failure, e.g. `No space left on device`; empty if none."""
+    failing: _builtins.bool
+    """Whether the channel is failing or dropping right now (it resumes by itself)."""
+    def __init__(
+        self,
+        *,
+        dropped_bytes: _builtins.int = ...,
+        dropped_lines: _builtins.int = ...,
+        write_errors: _builtins.int = ...,
+        last_error: _builtins.str = ...,
+        failing: _builtins.bool = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["dropped_bytes", b"dropped_bytes", "dropped_lines", b"dropped_lines", "failing", b"failing", "last_error", b"last_error", "write_errors", b"write_errors"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___LogChannelFaults: _TypeAlias = LogChannelFaults  # noqa: Y015
 
 @_typing.final
 class ProcessResult(_message.Message):
@@ -1151,6 +1211,7 @@ class ProcessStateChanged(_message.Message):
     PID_FIELD_NUMBER: _builtins.int
     EXPECTED_FIELD_NUMBER: _builtins.int
     REASON_FIELD_NUMBER: _builtins.int
+    TRIES_FIELD_NUMBER: _builtins.int
     name: _builtins.str
     """The process name."""
     group: _builtins.str
@@ -1167,6 +1228,8 @@ class ProcessStateChanged(_message.Message):
     """For EXITED: whether the exit status was expected."""
     reason: _builtins.str
     """For BACKOFF/FATAL: why the start failed."""
+    tries: _builtins.int
+    """For STARTING/BACKOFF: supervisor's `tries` (failed starts so far), as listeners get it."""
     def __init__(
         self,
         *,
@@ -1178,10 +1241,11 @@ class ProcessStateChanged(_message.Message):
         pid: _builtins.int = ...,
         expected: _builtins.bool = ...,
         reason: _builtins.str = ...,
+        tries: _builtins.int = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["expected", b"expected", "from_state", b"from_state", "group", b"group", "name", b"name", "namespec", b"namespec", "pid", b"pid", "reason", b"reason", "to_state", b"to_state"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["expected", b"expected", "from_state", b"from_state", "group", b"group", "name", b"name", "namespec", b"namespec", "pid", b"pid", "reason", b"reason", "to_state", b"to_state", "tries", b"tries"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -1274,6 +1338,76 @@ class GroupChanged(_message.Message):
 Global___GroupChanged: _TypeAlias = GroupChanged  # noqa: Y015
 
 @_typing.final
+class ProcessCommunication(_message.Message):
+    """ProcessCommunication is what a program wrote between <!--XSUPERVISOR:BEGIN--> and
+    <!--XSUPERVISOR:END--> on a channel with *_capture_maxbytes set.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    NAME_FIELD_NUMBER: _builtins.int
+    GROUP_FIELD_NUMBER: _builtins.int
+    NAMESPEC_FIELD_NUMBER: _builtins.int
+    PID_FIELD_NUMBER: _builtins.int
+    STREAM_FIELD_NUMBER: _builtins.int
+    DATA_FIELD_NUMBER: _builtins.int
+    name: _builtins.str
+    """The process name."""
+    group: _builtins.str
+    """The process's group."""
+    namespec: _builtins.str
+    """The process's namespec."""
+    pid: _builtins.int
+    """The pid that wrote it."""
+    stream: Global___LogStream.ValueType
+    """The channel it was written on."""
+    data: _builtins.bytes
+    """The bytes between the two tokens (at most *_capture_maxbytes of them)."""
+    def __init__(
+        self,
+        *,
+        name: _builtins.str = ...,
+        group: _builtins.str = ...,
+        namespec: _builtins.str = ...,
+        pid: _builtins.int = ...,
+        stream: Global___LogStream.ValueType = ...,
+        data: _builtins.bytes = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["data", b"data", "group", b"group", "name", b"name", "namespec", b"namespec", "pid", b"pid", "stream", b"stream"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ProcessCommunication: _TypeAlias = ProcessCommunication  # noqa: Y015
+
+@_typing.final
+class RemoteCommunication(_message.Message):
+    """RemoteCommunication is an event sent with supervisor.sendRemoteCommEvent."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    TYPE_FIELD_NUMBER: _builtins.int
+    DATA_FIELD_NUMBER: _builtins.int
+    type: _builtins.str
+    """The `type` argument."""
+    data: _builtins.str
+    """The `data` argument."""
+    def __init__(
+        self,
+        *,
+        type: _builtins.str = ...,
+        data: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["data", b"data", "type", b"type"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RemoteCommunication: _TypeAlias = RemoteCommunication  # noqa: Y015
+
+@_typing.final
 class EventsMissed(_message.Message):
     """EventsMissed tells a reader it fell behind the kept history."""
 
@@ -1309,8 +1443,16 @@ class WatchEventsResponse(_message.Message):
     GROUP_REMOVED_FIELD_NUMBER: _builtins.int
     MISSED_FIELD_NUMBER: _builtins.int
     PROGRAM_HEALTH_FIELD_NUMBER: _builtins.int
+    PROCESS_COMMUNICATION_FIELD_NUMBER: _builtins.int
+    REMOTE_COMMUNICATION_FIELD_NUMBER: _builtins.int
+    SUPERVISOR_EVENT_FIELD_NUMBER: _builtins.int
     sequence: _builtins.int
     """The event's sequence number (strictly increasing; 0 for an EventsMissed notice)."""
+    supervisor_event: _builtins.str
+    """The supervisor 4.3.0 event type this is (e.g. `PROCESS_STATE_EXITED`,
+    `SUPERVISOR_STATE_CHANGE_STOPPING`, `REMOTE_COMMUNICATION`), as event listeners see it;
+    empty for events supervisor has no type for (health, missed).
+    """
     @_builtins.property
     def time(self) -> _timestamp_pb2.Timestamp:
         """When the event happened."""
@@ -1339,6 +1481,14 @@ class WatchEventsResponse(_message.Message):
     def program_health(self) -> Global___ProgramHealthChanged:
         """A program's health check result changed."""
 
+    @_builtins.property
+    def process_communication(self) -> Global___ProcessCommunication:
+        """A capture-mode message from a program."""
+
+    @_builtins.property
+    def remote_communication(self) -> Global___RemoteCommunication:
+        """A sendRemoteCommEvent call."""
+
     def __init__(
         self,
         *,
@@ -1350,12 +1500,15 @@ class WatchEventsResponse(_message.Message):
         group_removed: Global___GroupChanged | None = ...,
         missed: Global___EventsMissed | None = ...,
         program_health: Global___ProgramHealthChanged | None = ...,
+        process_communication: Global___ProcessCommunication | None = ...,
+        remote_communication: Global___RemoteCommunication | None = ...,
+        supervisor_event: _builtins.str = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["daemon_state", b"daemon_state", "event", b"event", "group_added", b"group_added", "group_removed", b"group_removed", "missed", b"missed", "process_state", b"process_state", "program_health", b"program_health", "time", b"time"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["daemon_state", b"daemon_state", "event", b"event", "group_added", b"group_added", "group_removed", b"group_removed", "missed", b"missed", "process_communication", b"process_communication", "process_state", b"process_state", "program_health", b"program_health", "remote_communication", b"remote_communication", "time", b"time"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["daemon_state", b"daemon_state", "event", b"event", "group_added", b"group_added", "group_removed", b"group_removed", "missed", b"missed", "process_state", b"process_state", "program_health", b"program_health", "sequence", b"sequence", "time", b"time"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["daemon_state", b"daemon_state", "event", b"event", "group_added", b"group_added", "group_removed", b"group_removed", "missed", b"missed", "process_communication", b"process_communication", "process_state", b"process_state", "program_health", b"program_health", "remote_communication", b"remote_communication", "sequence", b"sequence", "supervisor_event", b"supervisor_event", "time", b"time"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    _WhichOneofReturnType_event: _TypeAlias = _typing.Literal["process_state", "daemon_state", "group_added", "group_removed", "missed", "program_health"]  # noqa: Y015
+    _WhichOneofReturnType_event: _TypeAlias = _typing.Literal["process_state", "daemon_state", "group_added", "group_removed", "missed", "program_health", "process_communication", "remote_communication"]  # noqa: Y015
     _WhichOneofArgType_event: _TypeAlias = _typing.Literal["event", b"event"]  # noqa: Y015
     def WhichOneof(self, oneof_group: _WhichOneofArgType_event) -> _WhichOneofReturnType_event | None: ...
 

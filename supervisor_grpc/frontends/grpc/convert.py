@@ -21,6 +21,7 @@ from ...model import (
     Event,
     ExitStatus,
     Health,
+    LogFaults,
     ProcessInfo,
     ProcessState,
 )
@@ -72,6 +73,13 @@ EVENT_KIND: dict[str, pb.EventKind.ValueType] = {
     "group_added": pb.EVENT_KIND_GROUP_ADDED,
     "group_removed": pb.EVENT_KIND_GROUP_REMOVED,
     "health": pb.EVENT_KIND_PROGRAM_HEALTH,
+    "process_communication": pb.EVENT_KIND_PROCESS_COMMUNICATION,
+    "remote_communication": pb.EVENT_KIND_REMOTE_COMMUNICATION,
+}
+_SUPERVISOR_EVENT = {
+    "group_added": "PROCESS_GROUP_ADDED",
+    "group_removed": "PROCESS_GROUP_REMOVED",
+    "remote_communication": "REMOTE_COMMUNICATION",
 }
 
 LOG_CHANNEL: dict[pb.LogStream.ValueType, Channel] = {
@@ -118,6 +126,8 @@ def process_info(control: Control, info: ProcessInfo, usage: Usage = ZERO) -> pb
         ),
         health=PROGRAM_HEALTH.get(info.health, pb.PROGRAM_HEALTH_UNSPECIFIED),
         health_output=info.health_output,
+        stdout_log=log_faults(info.stdout_log),
+        stderr_log=log_faults(info.stderr_log),
     )
     start = timestamp(control.wall_time(info.start_mono))
     if start is not None:
@@ -129,6 +139,16 @@ def process_info(control: Control, info: ProcessInfo, usage: Usage = ZERO) -> pb
     if status is not None:
         msg.exit_status.CopyFrom(status)
     return msg
+
+
+def log_faults(faults: LogFaults) -> pb.LogChannelFaults:
+    return pb.LogChannelFaults(
+        dropped_bytes=faults.dropped_bytes,
+        dropped_lines=faults.dropped_lines,
+        write_errors=faults.write_errors,
+        last_error=faults.last_error,
+        failing=faults.failing,
+    )
 
 
 def result_code(error: errors.SupervisorError | None) -> pb.ResultCode.ValueType:
@@ -178,8 +198,23 @@ def health_of_event(ev: Event) -> tuple[Health | None, str]:
         return None, ev.reason
 
 
+def supervisor_event(ev: Event) -> str:
+    """The supervisor 4.3.0 event type name of a journal record ("" when it has none)."""
+    if ev.kind == "process_state" and ev.to_state is not None:
+        return f"PROCESS_STATE_{ev.to_state.name}"
+    if ev.kind == "daemon_state":
+        if ev.daemon_state is DaemonState.RUNNING:
+            return "SUPERVISOR_STATE_CHANGE_RUNNING"
+        if ev.daemon_state is DaemonState.SHUTDOWN:
+            return "SUPERVISOR_STATE_CHANGE_STOPPING"
+        return ""
+    if ev.kind == "process_communication":
+        return f"PROCESS_COMMUNICATION_{ev.channel.upper()}"
+    return _SUPERVISOR_EVENT.get(ev.kind, "")
+
+
 def event(control: Control, seq: int, ev: Event) -> pb.WatchEventsResponse:
-    msg = pb.WatchEventsResponse(sequence=seq)
+    msg = pb.WatchEventsResponse(sequence=seq, supervisor_event=supervisor_event(ev))
     when = timestamp(control.wall_time(ev.time_mono))
     if when is not None:
         msg.time.CopyFrom(when)
@@ -199,6 +234,24 @@ def event(control: Control, seq: int, ev: Event) -> pb.WatchEventsResponse:
                 pid=max(ev.pid, 0),
                 expected=ev.expected,
                 reason=ev.reason,
+                tries=max(ev.tries, 0),
+            )
+        )
+    elif ev.kind == "process_communication":
+        msg.process_communication.CopyFrom(
+            pb.ProcessCommunication(
+                name=ev.name,
+                group=ev.group,
+                namespec=namespec,
+                pid=max(ev.pid, 0),
+                stream=pb.LOG_STREAM_STDERR if ev.channel == "stderr" else pb.LOG_STREAM_STDOUT,
+                data=ev.data,
+            )
+        )
+    elif ev.kind == "remote_communication":
+        msg.remote_communication.CopyFrom(
+            pb.RemoteCommunication(
+                type=ev.comm_type, data=ev.data.decode("utf-8", errors="replace")
             )
         )
     elif ev.kind == "daemon_state":

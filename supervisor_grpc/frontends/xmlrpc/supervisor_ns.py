@@ -371,8 +371,10 @@ class SupervisorNamespace:
         return True
 
     def remote_comm_event(self, type_: object, data: object) -> bool:
-        # No event listeners exist in supgrpcd: accepted and dropped (documented).
-        log.debug("REMOTE_COMMUNICATION event accepted (no event listeners): %r", type_)
+        # Exempt from the shutdown check, as in supervisor (listeners still run while the
+        # daemon stops); the values are formatted with %s there, so str() here.
+        with _faults():
+            self.control.send_remote_comm_event(str(type_), str(data))
         return True
 
 

@@ -1,0 +1,263 @@
+"""Writing a log to a pipe, socket or tty without ever blocking the writer.
+
+Owns: one stream descriptor of a log sink (``/dev/stdout``, a FIFO, a tty...), the bounded
+buffer of what it could not take yet, and the flusher thread that drains that buffer.
+May import: the logstore's faults, stdlib.
+Threading: ``write``/``close`` on the loop thread (or under the main log handler's lock); a
+flusher thread exists only while bytes are buffered. One lock covers the buffer and every
+write to the descriptor, and is never held across a wait: all writes are non-blocking.
+
+Why: ``/dev/stdout`` is a dup of fd 1, which shares its blocking mode with every holder of
+that open file description. When nobody reads the init's stdout (a slow ``docker logs``
+driver), a plain ``write`` stops the loop thread, and with it reaping, RPCs and SIGTERM. So
+each stream gets a description of its own that we may make non-blocking (reopened through
+``/proc/self/fd``), or ``MSG_DONTWAIT`` for a socket, which has no second description to open.
+What cannot be written waits in a bounded buffer; beyond the bound whole lines are dropped,
+counted and reported.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import select
+import socket
+import stat
+import threading
+import time
+from collections import deque
+
+from supervisor_grpc.logstore.faults import LineGate, SinkFaults
+
+# What one stream may hold while its reader is slow; beyond it whole lines are dropped.
+STREAM_BUFFER_BYTES = 1 << 20
+# The bound may be exceeded by this much to finish a line already half-written, so that a
+# reader never gets a torn line; a longer line is cut with a newline instead.
+LINE_SLACK_BYTES = 64 * 1024
+# After close, buffered bytes keep draining for this long (the flusher thread, not the
+# caller, waits), then what is left is counted as dropped.
+CLOSE_LINGER_SECONDS = 2.0
+_PIPE_BUF = select.PIPE_BUF
+
+
+def open_private(fd: int) -> tuple[int, str]:
+    """Turn a dup of a stream into something we may write without blocking.
+
+    Returns ``(fd, kind)``: ``"plain"`` for a regular file (writes never wait on a reader),
+    ``"socket"`` (send with MSG_DONTWAIT), ``"nonblock"`` (our own open file description,
+    made non-blocking; the dup is closed), or ``"careful"`` when no private description can
+    be had (no /proc): poll before each write of at most PIPE_BUF bytes.
+    """
+    mode = os.fstat(fd).st_mode
+    if stat.S_ISREG(mode):
+        return fd, "plain"
+    if stat.S_ISSOCK(mode):
+        return fd, "socket"
+    try:
+        private = os.open(f"/proc/self/fd/{fd}", os.O_WRONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    except OSError:
+        return fd, "careful"
+    os.close(fd)
+    return private, "nonblock"
+
+
+class StreamOut:
+    """A non-blocking writer over one stream descriptor (which it owns and closes)."""
+
+    def __init__(
+        self,
+        fd: int,
+        kind: str,
+        faults: SinkFaults,
+        *,
+        max_buffer: int = STREAM_BUFFER_BYTES,
+    ) -> None:
+        self._fd = fd
+        self._kind = kind
+        self._sock = socket.socket(fileno=fd) if kind == "socket" else None
+        self.faults = faults
+        self.max_buffer = max(1, max_buffer)
+        self._lock = threading.Lock()
+        self._pending: deque[bytes] = deque()
+        self._pending_bytes = 0
+        self._gate = LineGate()
+        self._mid_line = False  # the last byte accepted (written or queued) was not "\n"
+        self._closed = False
+        self._flusher: threading.Thread | None = None
+
+    @property
+    def buffered(self) -> int:
+        return self._pending_bytes
+
+    # -- writer side (loop thread) ---------------------------------------------------------
+
+    def write(self, data: bytes) -> None:
+        """Never blocks, never raises."""
+        with self._lock:
+            message = self._write_locked(data)
+        if message:
+            self.faults.report(message)
+
+    def _write_locked(self, data: bytes) -> str | None:
+        if self._closed:
+            return None
+        data = self._gate.admit(data, self.faults)
+        if not data:
+            return None
+        if not self._pending:
+            try:
+                n = self._try_write(data)
+            except OSError as exc:
+                return self._error(exc, data)
+            if n == len(data):
+                self._mid_line = data[-1] != 0x0A
+                return self.faults.recovered()
+            data = data[n:]
+        message = self._enqueue(data)
+        if self._pending and self._flusher is None:
+            self._flusher = threading.Thread(
+                target=self._flush_loop, name="supgrpc-logout", daemon=True
+            )
+            self._flusher.start()
+        return message
+
+    def _try_write(self, data: bytes) -> int:
+        """One non-blocking attempt; 0 when the stream is full. Raises for real errors."""
+        try:
+            if self._sock is not None:
+                return self._sock.send(data, socket.MSG_DONTWAIT)
+            if self._kind == "careful":
+                poller = select.poll()
+                poller.register(self._fd, select.POLLOUT)
+                if not poller.poll(0):
+                    return 0
+                data = data[:_PIPE_BUF]
+            n = os.write(self._fd, data)
+        except (BlockingIOError, InterruptedError):
+            return 0
+        if n <= 0:
+            raise OSError(errno.EIO, "write returned 0")
+        return n
+
+    def _enqueue(self, data: bytes) -> str | None:
+        room = self.max_buffer - self._pending_bytes
+        if len(data) <= room:
+            self._accept(data)
+            return None
+        # Keep the whole lines that fit; a line already begun is finished first (within the
+        # slack) or cut with a newline, so what the reader gets is always whole lines.
+        cut = data.rfind(b"\n", 0, max(room, 0)) + 1
+        if cut == 0 and self._mid_line:
+            k = data.find(b"\n", 0, max(room, 0) + LINE_SLACK_BYTES)
+            if k >= 0:
+                cut = k + 1
+            else:
+                self._accept(b"\n")
+        self._accept(data[:cut])
+        if cut == len(data):
+            return None  # the whole chunk went in, finishing its line within the slack
+        message = self.faults.fail(f"not being read ({self._pending_bytes} bytes buffered)")
+        self._gate.dropped(data[cut:], self.faults)
+        return message
+
+    def _accept(self, data: bytes) -> None:
+        if data:
+            self._pending.append(data)
+            self._pending_bytes += len(data)
+            self._mid_line = data[-1] != 0x0A
+
+    def _error(self, exc: OSError, data: bytes) -> str | None:
+        """A real write error (EPIPE, EIO, ENOSPC on /dev/full): drop, whole lines only."""
+        message = self.faults.fail(f"write failed ({exc.strerror or exc})", exc)
+        if self._mid_line:
+            # The stream already holds the start of a line we can no longer finish: end it,
+            # so the next line that lands is not glued to it (best effort).
+            try:
+                self._try_write(b"\n")
+                self._mid_line = False
+            except OSError:
+                pass
+        tail = data or (self._pending[-1] if self._pending else b"")
+        for chunk in self._pending:
+            self.faults.drop(chunk)
+        self._pending.clear()
+        self._pending_bytes = 0
+        self.faults.drop(data)
+        if tail:
+            self._gate.skipping = not tail.endswith(b"\n")
+        return message
+
+    # -- flusher thread ----------------------------------------------------------------------
+
+    def _flush_loop(self) -> None:
+        poller = select.poll()
+        poller.register(self._fd, select.POLLOUT)
+        linger_until: float | None = None
+        while True:
+            poller.poll(200 if self._closed else 1000)
+            with self._lock:
+                message = self._drain_locked()
+                done = not self._pending
+                if self._closed and not done:
+                    now = time.monotonic()
+                    linger_until = linger_until or now + CLOSE_LINGER_SECONDS
+                    if now >= linger_until:
+                        # close() already reported the episode and what was still buffered.
+                        for chunk in self._pending:
+                            self.faults.drop(chunk)
+                        self._pending.clear()
+                        self._pending_bytes = 0
+                        done = True
+                if done:
+                    self._flusher = None
+                    if self._closed:
+                        self._release()
+            if message:
+                self.faults.report(message)
+            if done:
+                return
+
+    def _drain_locked(self) -> str | None:
+        while self._pending:
+            head = self._pending[0]
+            try:
+                n = self._try_write(head)
+            except OSError as exc:
+                return self._error(exc, b"")
+            if n == 0:
+                return None
+            self._pending_bytes -= n
+            if n == len(head):
+                self._pending.popleft()
+            else:
+                self._pending[0] = head[n:]
+        return self.faults.recovered()
+
+    # -- close -------------------------------------------------------------------------------
+
+    def close(self) -> None:
+        """Never waits: a running flusher keeps draining for a while, then closes the fd."""
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+            message = self._drain_locked() if self._pending else None
+            # Said now, while the main log is surely still open: the flusher may still get
+            # the buffered bytes out, but the daemon may be about to exit.
+            message = self.faults.closing(self._pending_bytes) or message
+            if self._flusher is None:
+                for chunk in self._pending:
+                    self.faults.drop(chunk)
+                self._pending.clear()
+                self._pending_bytes = 0
+                self._release()
+        if message:
+            self.faults.report(message)
+
+    def _release(self) -> None:
+        if self._sock is not None:
+            self._sock.close()
+            self._sock = None
+        elif self._fd >= 0:
+            os.close(self._fd)
+        self._fd = -1
