@@ -20,6 +20,18 @@ class HealthAware(Frontend, Protocol):
     def process_changed(self, namespec: str, state: ProcessState) -> None: ...
 
 
+class _CloseControl:
+    """Listed last, so the daemon (which stops front-ends in reverse) stops it first: once the
+    loop has ended, every control wait still outstanding in any front-end is answered with
+    ShuttingDown instead of waiting out its bound."""
+
+    def __init__(self, control: Control) -> None:
+        self._control = control
+
+    def stop(self) -> None:
+        self._control.close()
+
+
 def start_all(
     spec: DaemonSpec, opts: Any, control: Control, *, single_only: bool
 ) -> list[Frontend]:
@@ -41,4 +53,5 @@ def start_all(
         for frontend in reversed(started):
             frontend.stop()
         raise
+    started.append(_CloseControl(control))
     return started

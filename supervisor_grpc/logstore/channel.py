@@ -11,6 +11,7 @@ Threading: the loop thread writes, opens, rotates, reopens, clears and closes; a
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 
 from supervisor_grpc import errors
 from supervisor_grpc.logstore import filereads
@@ -183,6 +184,13 @@ class LogChannel:
 
     def wait(self, cursor: int, timeout: float) -> bool:
         return self._ring.wait(cursor, timeout)
+
+    def watch(self, callback: Callable[[], None]) -> None:
+        """``callback()`` after every append, clear and close (any thread; must not block)."""
+        self._ring.watch(callback)
+
+    def unwatch(self, callback: Callable[[], None]) -> None:
+        self._ring.unwatch(callback)
 
     def read_from_end(self, n_bytes: int) -> int:
         return self._ring.read_from_end(n_bytes)

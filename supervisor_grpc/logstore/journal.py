@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import threading
 from collections import deque
+from collections.abc import Callable
 from itertools import islice
 from typing import Generic, TypeVar
 
@@ -29,6 +30,16 @@ class EventJournal(Generic[T]):
         self._last_seq = 0
         self._closed = False
         self._cond = threading.Condition(threading.Lock())
+        # Called after every append and at close (see ByteRing.watch).
+        self._watchers: tuple[Callable[[], None], ...] = ()
+
+    def watch(self, callback: Callable[[], None]) -> None:
+        with self._cond:
+            self._watchers = (*self._watchers, callback)
+
+    def unwatch(self, callback: Callable[[], None]) -> None:
+        with self._cond:
+            self._watchers = tuple(w for w in self._watchers if w is not callback)
 
     @property
     def last_seq(self) -> int:
@@ -43,7 +54,10 @@ class EventJournal(Generic[T]):
             self._items.append(item)
             self._last_seq += 1
             self._cond.notify_all()
-            return self._last_seq
+            seq = self._last_seq
+        for callback in self._watchers:
+            callback()
+        return seq
 
     def read(self, cursor: int, max_items: int = 256) -> tuple[list[tuple[int, T]], int, int]:
         """Returns ``(items as (seq, item), next_cursor, skipped_count)``."""
@@ -76,3 +90,5 @@ class EventJournal(Generic[T]):
         with self._cond:
             self._closed = True
             self._cond.notify_all()
+        for callback in self._watchers:
+            callback()

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import threading
 from bisect import bisect_right
+from collections.abc import Callable
 from dataclasses import dataclass
 
 _NEWLINE = 0x0A
@@ -85,6 +86,21 @@ class ByteRing:
         self._start = 0
         self._end = 0
         self._closed = False
+        # Callbacks run after every change (any thread; each must be quick and never block):
+        # how asyncio followers get woken without a thread each waiting on ``_cond``.
+        self._watchers: tuple[Callable[[], None], ...] = ()
+
+    def watch(self, callback: Callable[[], None]) -> None:
+        with self._cond:
+            self._watchers = (*self._watchers, callback)
+
+    def unwatch(self, callback: Callable[[], None]) -> None:
+        with self._cond:
+            self._watchers = tuple(w for w in self._watchers if w is not callback)
+
+    def _poke(self) -> None:
+        for callback in self._watchers:
+            callback()
 
     @property
     def start(self) -> int:
@@ -115,6 +131,7 @@ class ByteRing:
             self._end += len(data)
             self._trim()
             self._cond.notify_all()
+        self._poke()
 
     def _seal(self) -> None:
         if self._tail:
@@ -150,11 +167,13 @@ class ByteRing:
             self._dead_bytes = 0
             self._start = self._end
             self._cond.notify_all()
+        self._poke()
 
     def close(self) -> None:
         with self._cond:
             self._closed = True
             self._cond.notify_all()
+        self._poke()
 
     def reopen(self) -> None:
         with self._cond:

@@ -340,3 +340,33 @@ def test_follow_ends_when_the_daemon_shuts_down() -> None:
             if follower.poll() is None:
                 follower.kill()
                 follower.wait()
+
+
+def test_tail_follow_goes_on_across_a_reload_that_changes_the_program() -> None:
+    """Issue 11, item 7: ``tail -f web`` used to exit 0 when ``update`` replaced web."""
+    workdir = gf.short_tmpdir()
+    sayer = gf.script(
+        workdir, "sayer", "import sys, time\nprint(sys.argv[1], flush=True)\ntime.sleep(1000)\n"
+    )
+    d = gf.Daemon(workdir, f"[program:web]\ncommand = {sayer} web-v1\nstartsecs = 0\n")
+    d.start()
+    follower = subprocess.Popen(
+        [gf.CLI, "-s", d.unix_address, "tail", "-f", "web"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=_subprocess_env(),
+    )
+    try:
+        _read_until(follower, b"web-v1")
+        d.write_config(f"[program:web]\ncommand = {sayer} web-v2\nstartsecs = 0\n")
+        out, err = io.StringIO(), io.StringIO()
+        assert cli.main(["-s", d.unix_address, "update"], stdout=out, stderr=err) == 0, err
+        _read_until(follower, b"web-v2")
+        assert follower.poll() is None
+        follower.send_signal(signal.SIGINT)
+        assert follower.wait(10) == 130
+    finally:
+        if follower.poll() is None:
+            follower.kill()
+            follower.wait()
+        d.close()

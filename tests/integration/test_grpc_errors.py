@@ -3,7 +3,8 @@ failures of start/stop/signal come back as result codes."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import asyncio
+from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import grpc
@@ -185,9 +186,9 @@ class FakeContext:
         self.aborted: tuple[grpc.StatusCode, str] | None = None
         self.trailing: Any = ()
 
-    def abort(self, code: grpc.StatusCode, details: str) -> None:
+    async def abort(self, code: grpc.StatusCode, details: str) -> None:
         self.aborted = (code, details)
-        raise Exception()  # what grpc does
+        raise grpc.aio.AbortError()  # what grpc.aio does
 
     def code(self) -> grpc.StatusCode | None:
         return self.aborted[0] if self.aborted else None
@@ -230,37 +231,47 @@ def _handler_for(kind: str, behavior: Any) -> Any:
         handler = grpc.unary_unary_rpc_method_handler(behavior)
     else:
         handler = grpc.unary_stream_rpc_method_handler(behavior)
-    return ErrorInterceptor().intercept_service(lambda _: handler, details)
+
+    async def continuation(_: Any) -> Any:
+        return handler
+
+    return asyncio.run(ErrorInterceptor().intercept_service(continuation, details))
 
 
 def test_unexpected_exception_is_internal_not_unknown() -> None:
-    def boom(request: Any, context: Any) -> Any:
+    async def boom(request: Any, context: Any) -> Any:
         raise RuntimeError("boom")
 
-    def boom_stream(request: Any, context: Any) -> Iterator[int]:
+    async def boom_stream(request: Any, context: Any) -> AsyncIterator[int]:
         yield 1
         raise ZeroDivisionError("stream boom")
 
     ctx = FakeContext()
-    with pytest.raises(Exception):  # noqa: B017 - grpc's abort raises a bare Exception
-        _handler_for("unary", boom).unary_unary(None, ctx)
+    with pytest.raises(grpc.aio.AbortError):
+        asyncio.run(_handler_for("unary", boom).unary_unary(None, ctx))
     assert ctx.aborted == (grpc.StatusCode.INTERNAL, "internal error: RuntimeError: boom")
 
     ctx = FakeContext()
-    stream = _handler_for("stream", boom_stream).unary_stream(None, ctx)
-    assert next(stream) == 1
-    with pytest.raises(Exception):  # noqa: B017
-        next(stream)
+    seen: list[Any] = []
+    handler = _handler_for("stream", boom_stream)
+
+    async def consume() -> None:
+        async for item in handler.unary_stream(None, ctx):
+            seen.append(item)
+
+    with pytest.raises(grpc.aio.AbortError):
+        asyncio.run(consume())
+    assert seen == [1]
     assert ctx.aborted is not None and ctx.aborted[0] is grpc.StatusCode.INTERNAL
     assert "ZeroDivisionError" in ctx.aborted[1]
 
 
 def test_domain_error_carries_its_fault_name() -> None:
-    def missing(request: Any, context: Any) -> Any:
+    async def missing(request: Any, context: Any) -> Any:
         raise errors.NoSuchProcess("web")
 
     ctx = FakeContext()
-    with pytest.raises(Exception):  # noqa: B017
-        _handler_for("unary", missing).unary_unary(None, ctx)
+    with pytest.raises(grpc.aio.AbortError):
+        asyncio.run(_handler_for("unary", missing).unary_unary(None, ctx))
     assert ctx.aborted == (grpc.StatusCode.NOT_FOUND, "BAD_NAME: web")
     assert ctx.trailing == ((ERROR_METADATA_KEY, "BAD_NAME"),)

@@ -270,3 +270,28 @@ def test_shutdown(transport: str) -> None:
         assert "shutdown requested through the API" in d.main_log()
     finally:
         d.close()
+
+
+def test_waits_outstanding_at_shutdown_are_answered() -> None:
+    """Issue 11, item 2: a start waiting for RUNNING (no timeout, no deadline) when the daemon
+    shuts down gets an answer, and the daemon still exits promptly."""
+    workdir = gf.short_tmpdir()
+    d = gf.Daemon(
+        workdir, "[program:slow]\ncommand=/bin/sleep 1000\nstartsecs=60\nautostart=false\n"
+    )
+    d.start()
+    try:
+        stub = d.stub()
+        pending = stub.StartProcess.future(pb.StartProcessRequest(target="slow", wait=True))
+        gf.wait_state(stub, "slow", pb.PROCESS_STATE_STARTING)
+        assert not pending.done()
+        assert d.proc is not None
+        t0 = time.monotonic()
+        d.proc.terminate()
+        assert d.wait_exit(15) == 0
+        reply = pending.result(timeout=15)  # answered (per-process result), not hanging
+        assert [r.process for r in reply.results] == ["slow"]
+        assert reply.results[0].code != pb.RESULT_CODE_OK, reply
+        assert time.monotonic() - t0 < 15
+    finally:
+        d.close()

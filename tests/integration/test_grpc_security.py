@@ -237,3 +237,43 @@ def test_default_socket_path_rule_matches_on_both_sides(tmp_path: Path) -> None:
     for (uid, env, run_dir), want in zip(cases, expected, strict=True):
         assert server_default(uid, env, run_dir) == want
         assert client_default(uid, env, run_dir) == want
+
+
+def test_token_over_plaintext_on_a_non_loopback_address_is_warned_about(
+    certs: dict[str, Path],
+) -> None:
+    """Issue 11, item 13: the bearer token would cross the network in clear text."""
+    workdir = gf.short_tmpdir()
+    port = gf.free_port()
+    d = gf.Daemon(
+        workdir,
+        ONE,
+        grpc_section=f"listen = unix://{workdir}/g.sock, 0.0.0.0:{port}\ntoken = {gf.TOKEN}\n",
+    )
+    d.start()
+    try:
+        warned = gf.wait_until(
+            lambda: [x for x in d.main_log().splitlines() if "INSECURE" in x],
+            what="the plaintext-token warning",
+        )
+        assert len(warned) == 1
+        assert f"0.0.0.0:{port}" in warned[0] and "tls_cert" in warned[0]
+        assert "WARN" in warned[0]
+    finally:
+        d.close()
+    # With TLS, or on loopback only, there is nothing to warn about.
+    for section in (
+        f"listen = 0.0.0.0:{port}\ntoken = {gf.TOKEN}\n"
+        f"tls_cert = {certs['server.pem']}\ntls_key = {certs['server.key']}\n",
+        f"listen = 127.0.0.1:{port}\ntoken = {gf.TOKEN}\n",
+    ):
+        workdir = gf.short_tmpdir()
+        d = gf.Daemon(workdir, ONE, grpc_section=f"listen = unix://{workdir}/g.sock\n")
+        d.grpc_section = section.replace("listen = ", f"listen = unix://{d.sock}, ", 1)
+        d.write_config()
+        d.start()
+        try:
+            gf.wait_until(lambda d=d: "gRPC listening" in d.main_log(), what="listening")
+            assert "INSECURE" not in d.main_log()
+        finally:
+            d.close()

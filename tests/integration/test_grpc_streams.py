@@ -3,6 +3,7 @@ cancellation and slots) and WatchEvents (order, falling behind)."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 import threading
 import time
@@ -15,7 +16,14 @@ from supgrpc.v1 import supervisor_pb2 as pb
 from supgrpc.v1 import supervisor_pb2_grpc as pb_grpc
 
 from supervisor_grpc.frontends.grpc import server as grpc_server
-from supervisor_grpc.frontends.grpc.streams import LogSource, follow_events, follow_logs
+from supervisor_grpc.frontends.grpc.interceptors import Abort
+from supervisor_grpc.frontends.grpc.streams import (
+    LogSource,
+    StreamSlots,
+    Wakeups,
+    follow_events,
+    follow_logs,
+)
 from supervisor_grpc.logstore import EventJournal, LogChannel
 
 try:
@@ -220,40 +228,47 @@ def test_slow_follower_gets_a_gap_and_never_slows_the_fast_one(grpcd: gf.Daemon)
     assert slow_data.endswith(b"END\n")
 
 
-def test_cancel_mid_stream_frees_the_slot(grpcd: gf.Daemon) -> None:
+def test_stream_slots_refuse_one_more_and_free_on_exit() -> None:
+    """Streams are coroutines now, so the cap is large (memory only); its rule is the same:
+    one more than capacity gets RESOURCE_EXHAUSTED at once, and leaving (normally, by error
+    or by cancellation) frees the slot."""
+    slots = StreamSlots(2)
+    assert grpc_server.STREAM_SLOTS >= 1000
+    with slots.hold(), slots.hold():
+        with pytest.raises(Abort) as info, slots.hold():
+            pass
+        assert info.value.code is grpc.StatusCode.RESOURCE_EXHAUSTED
+
+    async def hold_until_cancelled() -> None:
+        with slots.hold():
+            await asyncio.Event().wait()
+
+    async def main() -> None:
+        tasks = [asyncio.ensure_future(hold_until_cancelled()) for _ in range(2)]
+        await asyncio.sleep(0)
+        with pytest.raises(Abort):
+            slots.hold().__enter__()
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        with slots.hold():
+            pass
+
+    asyncio.run(main())
+
+
+def test_cancel_mid_stream_ends_it_on_the_server(grpcd: gf.Daemon) -> None:
+    """A cancelled follower ends; unary RPCs answer while many followers are open."""
     stub = grpcd.stub()
     request = pb.TailLogRequest(processes=["counter"], tail_bytes=0, follow=True)
-
-    def open_streams(n: int) -> list[Any]:
-        streams: list[Any] = []
-        try:
-            for _ in range(n):
-                s = stub.TailLog(request)
-                streams.append(s)
-                next(s)  # the server holds the slot once the first chunk arrives
-        except grpc.RpcError:
-            for s in streams:
-                s.cancel()
-            raise
-        return streams
-
-    slots = grpc_server.STREAM_SLOTS
-    # Streams of earlier tests may still be letting go of their slots (within 0.5 s).
-    first = gf.wait_until(lambda: open_streams(slots), timeout=5)
-    with pytest.raises(grpc.RpcError) as info:
-        next(stub.TailLog(request))
-    assert info.value.code() is grpc.StatusCode.RESOURCE_EXHAUSTED
-    for s in first:
-        s.cancel()
-    second = gf.wait_until(lambda: open_streams(1), timeout=5, what="a slot to be freed")
-    second += gf.wait_until(lambda: open_streams(slots - 1), timeout=5)
-    with pytest.raises(grpc.RpcError) as info:
-        next(stub.WatchEvents(pb.WatchEventsRequest()))
-    assert info.value.code() is grpc.StatusCode.RESOURCE_EXHAUSTED
-    # Unary RPCs still find a thread while every slot is taken.
+    streams = [stub.TailLog(request) for _ in range(50)]
+    for s in streams:
+        next(s)  # the server is streaming to every one of them
     assert stub.GetState(pb.GetStateRequest(), timeout=5).state == pb.DAEMON_STATE_RUNNING
-    for s in second:
+    for s in streams:
         s.cancel()
+    for s in streams:
+        assert s.code() is grpc.StatusCode.CANCELLED
 
 
 def test_watch_events_sees_the_lifecycle_in_order(grpcd: gf.Daemon) -> None:
@@ -308,15 +323,26 @@ def test_daemon_stop_ends_followers_promptly() -> None:
 # ---- the follower loops themselves, on in-memory channels (no grpcd) -----------------------
 
 
+def _run_follower(agen_factory: Any) -> list[Any]:
+    """Run an async follower to its end on a fresh loop; return what it yielded."""
+
+    async def main() -> list[Any]:
+        wakeups = Wakeups(asyncio.get_running_loop())
+        return [item async for item in agen_factory(wakeups)]
+
+    return asyncio.run(main())
+
+
 def test_follow_logs_reports_the_exact_gap() -> None:
     channel = LogChannel("x", None, ring_bytes=100)
     channel.write(b"a" * 80)
     channel.write(b"b" * 80)  # pushes the first chunk out of the 100-byte ring
-    pieces = list(
-        follow_logs(
+    pieces = _run_follower(
+        lambda w: follow_logs(
             [LogSource("x", 1, channel, 0, channel.end_offset)],
             follow=False,
-            cancelled=lambda: False,
+            wakeups=w,
+            stopping=lambda: False,
         )
     )
     assert [(p.offset, p.gap, p.data) for p in pieces] == [(0, 80, b""), (80, 0, b"b" * 80)]
@@ -324,22 +350,35 @@ def test_follow_logs_reports_the_exact_gap() -> None:
 
 def test_follow_logs_round_robin_is_fair() -> None:
     busy, quiet = LogChannel("busy", None), LogChannel("quiet", None)
-    busy.write(b"x" * 300_000)
+    busy.write(b"x" * 3_000_000)
     quiet.write(b"q\n")
     sources = [LogSource(n, 1, c, 0, c.end_offset) for n, c in (("busy", busy), ("quiet", quiet))]
-    order = [p.source.process for p in follow_logs(sources, follow=False, cancelled=lambda: False)]
-    assert order.index("quiet") == 1  # right after busy's first 64 kB, not after all of it
-
-
-def test_follow_logs_stops_when_cancelled_while_idle() -> None:
-    channel = LogChannel("x", None)
-    flag = threading.Event()
-    threading.Timer(0.2, flag.set).start()
-    t0 = time.monotonic()
-    assert (
-        list(follow_logs([LogSource("x", 1, channel, 0)], follow=True, cancelled=flag.is_set)) == []
+    pieces = _run_follower(
+        lambda w: follow_logs(sources, follow=False, wakeups=w, stopping=lambda: False)
     )
-    assert time.monotonic() - t0 < 1.5
+    order = [p.source.process for p in pieces]
+    assert order.index("quiet") == 1  # right after busy's first chunk, not after all of it
+
+
+def test_follow_logs_wakes_on_output_from_another_thread_and_on_stop() -> None:
+    """An idle follower holds no thread: a write on another thread wakes it (through the
+    channel's watcher), and so does the front-end stopping."""
+    channel = LogChannel("x", None)
+    stop = threading.Event()
+
+    async def main() -> list[bytes]:
+        wakeups = Wakeups(asyncio.get_running_loop())
+        got = []
+        threading.Timer(0.1, channel.write, (b"late\n",)).start()
+        async for piece in follow_logs(
+            [LogSource("x", 1, channel, 0)], follow=True, wakeups=wakeups, stopping=stop.is_set
+        ):
+            got.append(piece.data)
+            stop.set()
+            wakeups.wake_all()
+        return got
+
+    assert asyncio.run(asyncio.wait_for(main(), 10)) == [b"late\n"]
 
 
 def test_follow_events_tells_a_late_reader_what_it_missed() -> None:
@@ -347,10 +386,62 @@ def test_follow_events_tells_a_late_reader_what_it_missed() -> None:
     for item in "abcde":
         journal.append(item)
     journal.close()
-    entries = list(follow_events(journal, 0, cancelled=lambda: False))
+    entries = _run_follower(lambda w: follow_events(journal, 0, wakeups=w, stopping=lambda: False))
     assert [(e.seq, e.item, e.missed) for e in entries] == [
         (0, None, 2),
         (3, "c", 0),
         (4, "d", 0),
         (5, "e", 0),
     ]
+
+
+# ---- followers across a reload (issue 11, item 7) -------------------------------------------
+
+SAYER = """
+    import sys, time
+    print(sys.argv[1], flush=True)
+    time.sleep(1000)
+"""
+
+
+def _read_until_text(stream: Any, needles: set[bytes], timeout: float = 20.0) -> dict[str, bytes]:
+    """Read a TailLog stream until every needle was seen; per-process bytes."""
+    seen: dict[str, bytes] = {}
+    deadline = time.monotonic() + timeout
+    while not all(any(n in b for b in seen.values()) for n in needles):
+        assert time.monotonic() < deadline, f"only saw {seen!r}"
+        piece = next(stream)
+        seen[piece.process] = seen.get(piece.process, b"") + piece.data
+    return seen
+
+
+def test_followers_continue_across_a_reload_and_star_picks_up_new_programs() -> None:
+    """A reload that changes ``web`` replaces its process (and log channel): a ``web``
+    follower goes on with the new one instead of ending with OK as if the daemon had shut
+    down, and a ``*`` follower also picks up a program the reload added."""
+    workdir = gf.short_tmpdir()
+    sayer = gf.script(workdir, "sayer", SAYER)
+    web = f"[program:web]\ncommand = {sayer} web-v1\nstartsecs = 0\n"
+    d = gf.Daemon(workdir, web)
+    d.start()
+    try:
+        stub = d.stub()
+        gf.wait_state(stub, "web", pb.PROCESS_STATE_RUNNING)
+        one = stub.TailLog(pb.TailLogRequest(processes=["web"], follow=True, offset=0), timeout=60)
+        star = stub.TailLog(pb.TailLogRequest(processes=["*"], follow=True, offset=0), timeout=60)
+        _read_until_text(one, {b"web-v1"})
+        _read_until_text(star, {b"web-v1"})
+
+        d.write_config(
+            f"[program:web]\ncommand = {sayer} web-v2\nstartsecs = 0\n"
+            f"[program:extra]\ncommand = {sayer} extra-v1\nstartsecs = 0\n"
+        )
+        stub.Update(pb.UpdateRequest(), timeout=30)
+
+        assert b"web-v2" in _read_until_text(one, {b"web-v2"})["web"]
+        seen = _read_until_text(star, {b"web-v2", b"extra-v1"})
+        assert b"extra-v1" in seen["extra"]
+        one.cancel()
+        star.cancel()
+    finally:
+        d.close()

@@ -222,8 +222,8 @@ it('following an unknown process is NOT_FOUND, in both styles', async () => {
   assert.equal(err.code, Status.NOT_FOUND);
 });
 
-it('streaming slots: a ninth stream is RESOURCE_EXHAUSTED; cancelled streams free theirs', async () => {
-  /** Open a follower and wait for its first chunk (retrying while slots are still busy). */
+it('many streams at once: followers hold no server thread; cancelled streams end', async () => {
+  /** Open a follower and wait for its first chunk. */
   const open = () =>
     waitUntil(
       async () => {
@@ -232,24 +232,17 @@ it('streaming slots: a ninth stream is RESOURCE_EXHAUSTED; cancelled streams fre
         assert.equal(first.done, false);
         return sub;
       },
-      { timeout: 10, interval: 100, what: 'a free streaming slot' },
+      { timeout: 10, interval: 100, what: 'a follower' },
     );
   /** @type {import('../dist/index.js').Subscription<any>[]} */
   const subs = [];
   try {
-    for (let i = 0; i < 8; i += 1) subs.push(await open());
-    const ninth = follow('counter', { fromLastLines: 1 });
-    const err = await ninth[Symbol.asyncIterator]().next().then(
-      () => null,
-      (e) => e,
-    );
-    assert.ok(err instanceof SupgrpcError, `expected RESOURCE_EXHAUSTED, got ${err}`);
-    assert.equal(err.code, Status.RESOURCE_EXHAUSTED);
-    assert.ok(ninth.closed);
+    // Twice the old limit of 8 streaming slots (the server ran one thread per stream).
+    for (let i = 0; i < 16; i += 1) subs.push(await open());
   } finally {
     for (const sub of subs) sub.cancel();
   }
-  // The server notices the cancellations (within 0.5 s each) and frees the slots.
+  for (const sub of subs) assert.ok(sub.closed);
   const again = await open();
   again.cancel();
 });

@@ -9,9 +9,9 @@ follows the event journal (process transitions, program health results, shutdown
 It sleeps until the journal has a new event or is closed (the core closes it at the end of
 every run), so an idle daemon never wakes it. ``stop()`` does not need the thread to notice:
 it makes every later ``set`` a no-op at once; the thread (a daemon thread) then exits on its
-next wake-up. ``HealthServicer.set`` must stay off the loop thread:
-it writes to Watch streams, and grpc's sync server blocks a writer until the message is sent,
-so a stuck Watch client would otherwise stall the supervisor.
+next wake-up. Statuses reach grpc_health's asyncio HealthServicer as coroutines scheduled on
+the front-end's asyncio loop (in order, never awaited here): its Watch streams are coroutines
+too, so a stuck Watch client holds no thread and never stalls the supervisor loop.
 
 Rules: ``program:NAMESPEC`` is SERVING when the process is RUNNING and its own health check (if
 it has one) says healthy. ``""`` (readiness of the whole init, for Kubernetes' gRPC probes and
@@ -21,12 +21,15 @@ SERVING by that rule.
 
 from __future__ import annotations
 
+import asyncio
+import concurrent.futures
 import logging
 import threading
 from dataclasses import dataclass
 from typing import Any
 
-from grpc_health.v1 import health, health_pb2
+from grpc_health.v1 import health_pb2
+from grpc_health.v1._async import HealthServicer
 
 from ...control import Control
 from ...errors import SupervisorError
@@ -41,6 +44,8 @@ OVERALL = ""
 # The journal wakes waiters on every event and on close, so this is only a backstop for a
 # journal that is never closed (in-process tests): an hourly wake-up, not a poll.
 WAIT_SECONDS = 3600.0
+# stop(): how long to wait for every status to turn NOT_SERVING.
+STOP_SECONDS = 0.5
 
 
 def program_service(namespec: str) -> str:
@@ -66,9 +71,12 @@ def _namespec(event: Event) -> str:
 class HealthReporter:
     """Feeds a grpc_health HealthServicer from loop callbacks and the event journal."""
 
-    def __init__(self, control: Control, servicer: health.HealthServicer) -> None:
+    def __init__(
+        self, control: Control, servicer: HealthServicer, loop: asyncio.AbstractEventLoop
+    ) -> None:
         self._control = control
         self.servicer = servicer
+        self._loop = loop
         self._lock = threading.Lock()
         self._pending: dict[str, ProcessState] = {}
         self._programs: dict[str, _Program] = {}  # reporter thread only
@@ -98,11 +106,13 @@ class HealthReporter:
         for long: grpc_health writes to Watch streams under its lock, and a stuck watcher is
         only released when the server stops, which our caller does next."""
         self._stopped.set()
-        closing = threading.Thread(
-            target=self.servicer.enter_graceful_shutdown, name="grpc-health-stop", daemon=True
-        )
-        closing.start()
-        closing.join(timeout=0.2)
+        try:
+            done = asyncio.run_coroutine_threadsafe(
+                self.servicer.enter_graceful_shutdown(), self._loop
+            )
+            done.result(STOP_SECONDS)
+        except (RuntimeError, concurrent.futures.TimeoutError):
+            pass  # the loop is gone, or a Watch client is stuck: the server stop follows
 
     # ---- the reporter thread ---------------------------------------------------------------
 
@@ -203,4 +213,7 @@ class HealthReporter:
 
     def _set(self, service: str, status: Any) -> None:
         if not self._stopped.is_set():
-            self.servicer.set(service, status)
+            try:
+                asyncio.run_coroutine_threadsafe(self.servicer.set(service, status), self._loop)
+            except RuntimeError:
+                pass  # the front-end's loop is gone

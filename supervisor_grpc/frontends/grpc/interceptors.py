@@ -5,7 +5,7 @@ itself, e.g. RESOURCE_EXHAUSTED), the error interceptor (unary and streaming han
 ``supgrpc.v1.SupervisorService``), and the token interceptor (every method, health and
 reflection included).
 May import: errors, grpc, stdlib.
-Threading: any gRPC handler thread; the interceptors hold no mutable state.
+Threading: the front-end's asyncio loop (grpc.aio); the interceptors hold no mutable state.
 
 An uncaught exception never reaches gRPC (which would report UNKNOWN): it is logged with its
 traceback and reported as INTERNAL with a one-line message.
@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import hmac
 import logging
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import grpc
@@ -75,52 +75,49 @@ def _message(exc: errors.SupervisorError) -> str:
     return f"{exc.code}: {text}" if text and text != exc.code else exc.code
 
 
-def _abort(context: Any, exc: Exception) -> None:
+async def _abort(context: Any, exc: Exception) -> None:
     code, message, fault = status_for(exc)
     if code is grpc.StatusCode.INTERNAL:
         log.error("gRPC handler failed: %s", message, exc_info=exc)
     if fault is not None:
         context.set_trailing_metadata(((ERROR_METADATA_KEY, fault),))
-    context.abort(code, message)  # raises
+    await context.abort(code, message)  # raises AbortError
 
 
-def _already_aborted(context: Any) -> bool:
-    # context.abort() raises a bare Exception after recording the code: let that one through.
-    code = context.code()
-    return code is not None and code is not grpc.StatusCode.OK
-
-
-def _wrap_unary(behavior: Callable[[Any, Any], Any]) -> Callable[[Any, Any], Any]:
-    def unary(request: Any, context: Any) -> Any:
+def _wrap_unary(behavior: Callable[[Any, Any], Awaitable[Any]]) -> Callable[[Any, Any], Any]:
+    async def unary(request: Any, context: Any) -> Any:
         try:
-            return behavior(request, context)
+            return await behavior(request, context)
+        except grpc.aio.AbortError:
+            raise  # context.abort() already recorded the status
         except Exception as exc:
-            if _already_aborted(context):
-                raise
-            _abort(context, exc)
+            await _abort(context, exc)
             raise  # not reached: abort raised
 
     return unary
 
 
-def _wrap_stream(behavior: Callable[[Any, Any], Iterator[Any]]) -> Callable[[Any, Any], Any]:
-    def stream(request: Any, context: Any) -> Iterator[Any]:
+def _wrap_stream(behavior: Callable[[Any, Any], AsyncIterator[Any]]) -> Callable[[Any, Any], Any]:
+    async def stream(request: Any, context: Any) -> AsyncIterator[Any]:
         try:
-            yield from behavior(request, context)
+            async for item in behavior(request, context):
+                yield item
+        except grpc.aio.AbortError:
+            raise
         except Exception as exc:
-            if _already_aborted(context):
-                raise
-            _abort(context, exc)
+            await _abort(context, exc)
             raise
 
     return stream
 
 
-class ErrorInterceptor(grpc.ServerInterceptor):  # type: ignore[misc]
+class ErrorInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
     """Wraps every SupervisorService handler so errors leave through ``STATUS_TABLE``."""
 
-    def intercept_service(self, continuation: Callable[[Any], Any], details: Any) -> Any:
-        handler = continuation(details)
+    async def intercept_service(
+        self, continuation: Callable[[Any], Awaitable[Any]], details: Any
+    ) -> Any:
+        handler = await continuation(details)
         if handler is None or not details.method.startswith(SERVICE_PREFIX):
             return handler
         if handler.unary_unary is not None:
@@ -139,14 +136,18 @@ class ErrorInterceptor(grpc.ServerInterceptor):  # type: ignore[misc]
 
 
 def _deny(message: str) -> Callable[[Any, Any], Any]:
-    def deny(request: Any, context: Any) -> Any:
-        context.abort(grpc.StatusCode.UNAUTHENTICATED, message)
+    async def deny(request: Any, context: Any) -> Any:
+        await context.abort(grpc.StatusCode.UNAUTHENTICATED, message)
 
     return deny
 
 
-class TokenInterceptor(grpc.ServerInterceptor):  # type: ignore[misc]
-    """Requires ``authorization: Bearer <token>`` on every call, compared in constant time."""
+class TokenInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
+    """Requires ``authorization: Bearer <token>`` on every call, compared in constant time.
+
+    The verdict comes from the headers alone; a denied call holds nothing (no thread) while
+    grpc waits for a request message that may never come.
+    """
 
     def __init__(self, token: str) -> None:
         self._expected = token.encode()
@@ -164,13 +165,13 @@ class TokenInterceptor(grpc.ServerInterceptor):  # type: ignore[misc]
             return "invalid bearer token"
         return "missing bearer token (metadata 'authorization: Bearer <token>')"
 
-    def intercept_service(self, continuation: Callable[[Any], Any], details: Any) -> Any:
+    async def intercept_service(
+        self, continuation: Callable[[Any], Awaitable[Any]], details: Any
+    ) -> Any:
         problem = self._verdict(details.invocation_metadata)
-        if problem is None:
-            return continuation(details)
-        handler = continuation(details)
-        if handler is None:
-            return None
+        handler = await continuation(details)
+        if problem is None or handler is None:
+            return handler
         deny = _deny(problem)
         if handler.unary_unary is not None:
             return grpc.unary_unary_rpc_method_handler(

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import errno
 import ipaddress
+import logging
 import os
 import socket
 import stat
@@ -131,6 +132,25 @@ def check_security(listeners: list[Listener], spec: GrpcSpec, config_file: str =
             f"refusing to listen on non-loopback address {listener.address} without a bearer "
             "token (token= or token_file=) or mutual TLS (tls_client_ca=)",
             config_file,
+        )
+
+
+def plaintext_token_listeners(listeners: list[Listener], spec: GrpcSpec) -> list[Listener]:
+    """TCP listeners reachable from other hosts where the bearer token would travel in clear
+    text: a token but no TLS (tls_cert/tls_key)."""
+    if not spec.token or (spec.tls_cert and spec.tls_key):
+        return []
+    return [x for x in listeners if not x.is_unix and not x.is_loopback]
+
+
+def warn_plaintext_token(listeners: list[Listener], spec: GrpcSpec, log: logging.Logger) -> None:
+    """Say so loudly, once per address: anyone on the path can read the token and then
+    control every process (the listener still starts; put it behind TLS or a private net)."""
+    for listener in plaintext_token_listeners(listeners, spec):
+        log.warning(
+            "INSECURE: [grpc] listen %s is not loopback and has no TLS: the bearer token is "
+            "sent in clear text and can be sniffed; set tls_cert= and tls_key=",
+            listener.address,
         )
 
 

@@ -5,33 +5,42 @@ Owns: request validation that only the wire format needs (empty names, unset one
 resolution for TailLog, and the effective timeout of a wait (request timeout, capped by the
 RPC deadline so a handler thread never outlives its call).
 May import: control, model, errors, logstore readers (through control), the generated package.
-Threading: any gRPC handler thread. Errors are raised, never turned into statuses here: the
-error interceptor does that once.
+Threading: the front-end's asyncio loop (grpc.aio): every handler is a coroutine and every
+control call is awaited (``control.aio``), so no call holds a thread while it waits; blocking
+file reads (ReadLog, /proc samples) go to asyncio's default executor. Errors are raised, never
+turned into statuses here: the error interceptor does that once.
 """
 
 from __future__ import annotations
 
-import threading
-from collections.abc import Iterator
+import asyncio
+from collections.abc import AsyncIterator, Callable
 from fnmatch import fnmatchcase
 from typing import Any
 
 from supgrpc.v1 import supervisor_pb2 as pb
 from supgrpc.v1 import supervisor_pb2_grpc as pb_grpc
 
-from ...control import Control
-from ...errors import BadArgument, NoSuchProcess
+from ...control.aio import AsyncControl
+from ...errors import BadArgument
 from ...model import Channel, ProcessInfo
 from . import convert
 from .resources import ZERO, ResourceSampler
-from .streams import Cancellation, LogSource, StreamSlots, follow_events, follow_logs
+from .streams import (
+    GroupsAdded,
+    LogSource,
+    StreamSlots,
+    Wakeups,
+    follow_events,
+    follow_logs,
+)
 
 # ReadLog returns at most this much per call (gRPC's default message limit is 4 MiB); page
 # with offset for more.
 READ_LOG_MAX_BYTES = 1 << 20
 # A remaining RPC deadline above this means "no deadline" (grpc reports a huge number).
 _NO_DEADLINE = 1e8
-_GLOB_CHARS = frozenset("*?[")
+_CHANNELS = ((pb.LOG_STREAM_STDOUT, Channel.STDOUT), (pb.LOG_STREAM_STDERR, Channel.STDERR))
 
 
 def _required(value: str, what: str) -> str:
@@ -55,87 +64,99 @@ def _timeout(request: Any, context: Any) -> float | None:
 class SupervisorServicer(pb_grpc.SupervisorServiceServicer):
     def __init__(
         self,
-        control: Control,
+        control: AsyncControl,
         *,
         slots: StreamSlots,
-        stopping: threading.Event,
+        wakeups: Wakeups,
+        groups: GroupsAdded,
+        stopping: Callable[[], bool],
         sampler: ResourceSampler | None = None,
     ) -> None:
+        self._groups = groups
         self._control = control
+        self._sync = control.sync  # presentation (describe, wall time), the journal
         self._slots = slots
+        self._wakeups = wakeups
         self._stopping = stopping
         self._sampler = sampler or ResourceSampler()
 
     # ---- state --------------------------------------------------------------------------
 
-    def GetState(self, request: pb.GetStateRequest, context: Any) -> pb.GetStateResponse:
-        return convert.daemon_state(self._control, self._control.daemon_info())
+    async def GetState(self, request: pb.GetStateRequest, context: Any) -> pb.GetStateResponse:
+        return convert.daemon_state(self._sync, await self._control.daemon_info())
 
-    def _infos(self, infos: list[ProcessInfo]) -> list[pb.ProcessInfo]:
-        usage = self._sampler.sample(i.pid for i in infos)
-        return [convert.process_info(self._control, i, usage.get(i.pid, ZERO)) for i in infos]
+    async def _infos(self, infos: list[ProcessInfo]) -> list[pb.ProcessInfo]:
+        pids = [i.pid for i in infos]
+        usage = await asyncio.to_thread(self._sampler.sample, pids)
+        return [convert.process_info(self._sync, i, usage.get(i.pid, ZERO)) for i in infos]
 
-    def ListProcesses(
+    async def ListProcesses(
         self, request: pb.ListProcessesRequest, context: Any
     ) -> pb.ListProcessesResponse:
-        infos = self._control.list_processes(list(request.patterns))
-        return pb.ListProcessesResponse(processes=self._infos(infos))
+        infos = await self._control.list_processes(list(request.patterns))
+        return pb.ListProcessesResponse(processes=await self._infos(infos))
 
-    def GetProcess(self, request: pb.GetProcessRequest, context: Any) -> pb.GetProcessResponse:
-        info = self._control.process_info(_required(request.process, "process"))
-        return pb.GetProcessResponse(process=self._infos([info])[0])
+    async def GetProcess(
+        self, request: pb.GetProcessRequest, context: Any
+    ) -> pb.GetProcessResponse:
+        info = await self._control.process_info(_required(request.process, "process"))
+        return pb.GetProcessResponse(process=(await self._infos([info]))[0])
 
     # ---- actions ------------------------------------------------------------------------
 
-    def StartProcess(
+    async def StartProcess(
         self, request: pb.StartProcessRequest, context: Any
     ) -> pb.StartProcessResponse:
-        results = self._control.start(
+        results = await self._control.start(
             _required(request.target, "target"),
             wait=request.wait,
             timeout=_timeout(request, context),
         )
         return pb.StartProcessResponse(results=[convert.action_result(r) for r in results])
 
-    def StopProcess(self, request: pb.StopProcessRequest, context: Any) -> pb.StopProcessResponse:
-        results = self._control.stop(
+    async def StopProcess(
+        self, request: pb.StopProcessRequest, context: Any
+    ) -> pb.StopProcessResponse:
+        results = await self._control.stop(
             _required(request.target, "target"),
             wait=request.wait,
             timeout=_timeout(request, context),
         )
         return pb.StopProcessResponse(results=[convert.action_result(r) for r in results])
 
-    def RestartProcess(
+    async def RestartProcess(
         self, request: pb.RestartProcessRequest, context: Any
     ) -> pb.RestartProcessResponse:
-        results = self._control.restart(
+        results = await self._control.restart(
             _required(request.target, "target"),
             wait=request.wait,
             timeout=_timeout(request, context),
         )
         return pb.RestartProcessResponse(results=[convert.action_result(r) for r in results])
 
-    def SignalProcess(
+    async def SignalProcess(
         self, request: pb.SignalProcessRequest, context: Any
     ) -> pb.SignalProcessResponse:
         which = request.WhichOneof("signal")
         if which is None:
             raise BadArgument("signal is required (name or number)")
         sig: str | int = request.name if which == "name" else int(request.number)
-        results = self._control.signal(_required(request.target, "target"), sig)
+        results = await self._control.signal(_required(request.target, "target"), sig)
         return pb.SignalProcessResponse(results=[convert.action_result(r) for r in results])
 
-    def WriteStdin(self, request: pb.WriteStdinRequest, context: Any) -> pb.WriteStdinResponse:
-        self._control.send_stdin(_required(request.process, "process"), bytes(request.data))
+    async def WriteStdin(
+        self, request: pb.WriteStdinRequest, context: Any
+    ) -> pb.WriteStdinResponse:
+        await self._control.send_stdin(_required(request.process, "process"), bytes(request.data))
         return pb.WriteStdinResponse()
 
     # ---- logs ---------------------------------------------------------------------------
 
-    def ReadLog(self, request: pb.ReadLogRequest, context: Any) -> pb.ReadLogResponse:
+    async def ReadLog(self, request: pb.ReadLogRequest, context: Any) -> pb.ReadLogResponse:
         if request.stream == pb.LOG_STREAM_MAIN or not request.process:
-            channel = self._control.log_channel(None)
+            channel = await self._control.log_channel(None)
         else:
-            channel = self._control.log_channel(
+            channel = await self._control.log_channel(
                 request.process, convert.LOG_CHANNEL[request.stream]
             )
         offset, length = int(request.offset), int(request.length)
@@ -143,18 +164,19 @@ class SupervisorServicer(pb_grpc.SupervisorServiceServicer):
             offset = max(offset, -READ_LOG_MAX_BYTES)
         else:
             length = min(length or READ_LOG_MAX_BYTES, READ_LOG_MAX_BYTES)
-        data = channel.read_file(offset, length)
-        return pb.ReadLogResponse(data=data, file_size=channel.file_size())
+        data = await asyncio.to_thread(channel.read_file, offset, length)
+        size = await asyncio.to_thread(channel.file_size)
+        return pb.ReadLogResponse(data=data, file_size=size)
 
-    def ClearLog(self, request: pb.ClearLogRequest, context: Any) -> pb.ClearLogResponse:
+    async def ClearLog(self, request: pb.ClearLogRequest, context: Any) -> pb.ClearLogResponse:
         if not request.process:
-            self._control.clear_main_log()
+            self._sync.clear_main_log()
             return pb.ClearLogResponse()
         if request.process in ("*", "all"):
-            results = self._control.clear_all_logs()
+            results = await self._control.clear_all_logs()
             return pb.ClearLogResponse(results=[convert.action_result(r) for r in results])
-        info = self._control.process_info(request.process)
-        self._control.clear_log(info.namespec)
+        info = await self._control.process_info(request.process)
+        await self._control.clear_log(info.namespec)
         return pb.ClearLogResponse(
             results=[
                 pb.ProcessResult(
@@ -163,62 +185,62 @@ class SupervisorServicer(pb_grpc.SupervisorServiceServicer):
             ]
         )
 
-    def _resolve(self, patterns: list[str]) -> list[ProcessInfo]:
-        """Names, namespecs, ``group:*``, globs, ``*``: each must name something."""
-        seen: dict[str, ProcessInfo] = {}
-        for pattern in patterns:
-            if pattern in ("*", "all"):
-                found = self._control.list_processes()
-            elif pattern.endswith(":*") or pattern.endswith(":"):
-                found = self._control.targets(pattern)
-            elif _GLOB_CHARS & set(pattern):
-                found = self._control.list_processes([pattern])
-                if not found:
-                    raise NoSuchProcess(pattern)
-            else:
-                found = [self._control.process_info(pattern)]
-            for info in found:
-                seen.setdefault(info.namespec, info)
-        return list(seen.values())
-
-    def _log_sources(self, request: pb.TailLogRequest) -> list[LogSource]:
-        streams = {
-            pb.LOG_STREAM_STDOUT if s == pb.LOG_STREAM_UNSPECIFIED else s for s in request.streams
-        } or {pb.LOG_STREAM_STDOUT}
-        plan: list[tuple[str, pb.LogStream.ValueType, Any]] = []
-        for info in self._resolve(list(request.processes)):
-            for stream, channel in (
-                (pb.LOG_STREAM_STDOUT, Channel.STDOUT),
-                (pb.LOG_STREAM_STDERR, Channel.STDERR),
-            ):
-                if stream in streams:
-                    plan.append(
-                        (info.namespec, stream, self._control.log_channel(info.namespec, channel))
-                    )
-        if pb.LOG_STREAM_MAIN in streams:
-            plan.append(("", pb.LOG_STREAM_MAIN, self._control.log_channel(None)))
-        if not plan:
-            raise BadArgument("name at least one process, or ask for LOG_STREAM_MAIN")
-        start = request.WhichOneof("start")
+    async def _log_sources(
+        self, request: pb.TailLogRequest, channels: list[Channel]
+    ) -> list[LogSource]:
+        """Every requested channel, resolved in one loop job however many processes match."""
+        streams = _requested_streams(request)
         sources = []
-        for process, stream, channel in plan:
-            if start == "tail_bytes":
-                cursor = channel.read_from_end(int(request.tail_bytes))
-            elif start == "tail_lines":
-                cursor = channel.cursor_for_last_lines(int(request.tail_lines))
-            elif start == "offset":
-                cursor = int(request.offset)
-            else:
-                cursor = channel.start_offset
-            stop_at = None if request.follow else channel.end_offset
-            sources.append(LogSource(process, stream, channel, cursor, stop_at))
+        if request.processes:
+            targets = await self._control.log_targets(list(request.processes), channels)
+            sources = [_source(request, t.namespec, _STREAM_OF[t.channel], t.log) for t in targets]
+        if pb.LOG_STREAM_MAIN in streams:
+            main = await self._control.log_channel(None)
+            sources.append(_source(request, "", pb.LOG_STREAM_MAIN, main))
+        if not sources:
+            raise BadArgument("name at least one process, or ask for LOG_STREAM_MAIN")
         return sources
 
-    def TailLog(self, request: pb.TailLogRequest, context: Any) -> Iterator[pb.TailLogResponse]:
+    def _refresher(
+        self, request: pb.TailLogRequest, channels: list[Channel], sources: list[LogSource]
+    ) -> Any:
+        """After a reload: follow the replacement channels, and programs that now match."""
+        patterns = list(request.processes)
+
+        # Every channel this stream has followed (held, so ids stay unique): one that was
+        # drained and dropped is never followed again from its start.
+        followed: dict[int, Any] = {id(s.channel): s.channel for s in sources}
+
+        async def refresh(current: list[LogSource]) -> list[LogSource]:
+            targets = await self._control.log_targets(patterns, channels, missing_ok=True)
+            followed.update((id(s.channel), s.channel) for s in current)
+            fresh = [
+                LogSource(t.namespec, _STREAM_OF[t.channel], t.log, t.log.start_offset)
+                for t in targets
+                if id(t.log) not in followed
+            ]
+            followed.update((id(s.channel), s.channel) for s in fresh)
+            return current + fresh
+
+        return refresh
+
+    async def TailLog(
+        self, request: pb.TailLogRequest, context: Any
+    ) -> AsyncIterator[pb.TailLogResponse]:
         with self._slots.hold():
-            sources = self._log_sources(request)
-            cancelled = Cancellation(context, self._stopping)
-            for piece in follow_logs(sources, follow=request.follow, cancelled=cancelled):
+            streams = _requested_streams(request)
+            channels = [ch for stream, ch in _CHANNELS if stream in streams]
+            sources = await self._log_sources(request, channels)
+            follow_on = request.follow and bool(request.processes) and bool(channels)
+            pieces = follow_logs(
+                sources,
+                follow=request.follow,
+                wakeups=self._wakeups,
+                stopping=self._stopping,
+                groups=self._groups if follow_on else None,
+                refresh=self._refresher(request, channels, sources) if follow_on else None,
+            )
+            async for piece in pieces:
                 src = piece.source
                 stream = pb.LogStream.ValueType(src.stream)
                 if piece.gap:
@@ -232,19 +254,19 @@ class SupervisorServicer(pb_grpc.SupervisorServiceServicer):
 
     # ---- events -------------------------------------------------------------------------
 
-    def WatchEvents(
+    async def WatchEvents(
         self, request: pb.WatchEventsRequest, context: Any
-    ) -> Iterator[pb.WatchEventsResponse]:
+    ) -> AsyncIterator[pb.WatchEventsResponse]:
         with self._slots.hold():
-            journal = self._control.journal
+            journal = self._sync.journal
             if request.HasField("after_sequence"):
                 cursor = int(request.after_sequence)
             else:
                 cursor = journal.last_seq
             kinds = {k for k in request.kinds if k != pb.EVENT_KIND_UNSPECIFIED}
             patterns = list(request.processes)
-            cancelled = Cancellation(context, self._stopping)
-            for entry in follow_events(journal, cursor, cancelled=cancelled):
+            entries = follow_events(journal, cursor, wakeups=self._wakeups, stopping=self._stopping)
+            async for entry in entries:
                 if entry.item is None:
                     yield convert.missed(entry.missed)
                     continue
@@ -258,32 +280,61 @@ class SupervisorServicer(pb_grpc.SupervisorServiceServicer):
                     and not _event_matches(event.name, event.group, patterns)
                 ):
                     continue
-                yield convert.event(self._control, entry.seq, event)
+                yield convert.event(self._sync, entry.seq, event)
 
     # ---- configuration and daemon ---------------------------------------------------------
 
-    def Reread(self, request: pb.RereadRequest, context: Any) -> pb.RereadResponse:
-        return pb.RereadResponse(**convert.diff_lists(self._control.reread()))
+    async def Reread(self, request: pb.RereadRequest, context: Any) -> pb.RereadResponse:
+        return pb.RereadResponse(**convert.diff_lists(await self._control.reread()))
 
-    def Update(self, request: pb.UpdateRequest, context: Any) -> pb.UpdateResponse:
-        diff = self._control.update(list(request.groups), timeout=_timeout(request, context))
+    async def Update(self, request: pb.UpdateRequest, context: Any) -> pb.UpdateResponse:
+        diff = await self._control.update(list(request.groups), timeout=_timeout(request, context))
         return pb.UpdateResponse(**convert.diff_lists(diff))
 
-    def AddGroup(self, request: pb.AddGroupRequest, context: Any) -> pb.AddGroupResponse:
-        self._control.add_group(_required(request.group, "group"))
+    async def AddGroup(self, request: pb.AddGroupRequest, context: Any) -> pb.AddGroupResponse:
+        await self._control.add_group(_required(request.group, "group"))
         return pb.AddGroupResponse()
 
-    def RemoveGroup(self, request: pb.RemoveGroupRequest, context: Any) -> pb.RemoveGroupResponse:
-        self._control.remove_group(_required(request.group, "group"))
+    async def RemoveGroup(
+        self, request: pb.RemoveGroupRequest, context: Any
+    ) -> pb.RemoveGroupResponse:
+        await self._control.remove_group(_required(request.group, "group"))
         return pb.RemoveGroupResponse()
 
-    def ReopenLogs(self, request: pb.ReopenLogsRequest, context: Any) -> pb.ReopenLogsResponse:
-        self._control.reopen_logs()
+    async def ReopenLogs(
+        self, request: pb.ReopenLogsRequest, context: Any
+    ) -> pb.ReopenLogsResponse:
+        await self._control.reopen_logs()
         return pb.ReopenLogsResponse()
 
-    def Shutdown(self, request: pb.ShutdownRequest, context: Any) -> pb.ShutdownResponse:
-        self._control.shutdown()
+    async def Shutdown(self, request: pb.ShutdownRequest, context: Any) -> pb.ShutdownResponse:
+        await self._control.shutdown()
         return pb.ShutdownResponse()
+
+
+_STREAM_OF = {channel: stream for stream, channel in _CHANNELS}
+
+
+def _requested_streams(request: pb.TailLogRequest) -> set[pb.LogStream.ValueType]:
+    return {
+        pb.LOG_STREAM_STDOUT if s == pb.LOG_STREAM_UNSPECIFIED else s for s in request.streams
+    } or {pb.LOG_STREAM_STDOUT}
+
+
+def _source(
+    request: pb.TailLogRequest, process: str, stream: pb.LogStream.ValueType, channel: Any
+) -> LogSource:
+    start = request.WhichOneof("start")
+    if start == "tail_bytes":
+        cursor = channel.read_from_end(int(request.tail_bytes))
+    elif start == "tail_lines":
+        cursor = channel.cursor_for_last_lines(int(request.tail_lines))
+    elif start == "offset":
+        cursor = int(request.offset)
+    else:
+        cursor = channel.start_offset
+    stop_at = None if request.follow else channel.end_offset
+    return LogSource(process, stream, channel, cursor, stop_at)
 
 
 def _event_matches(name: str, group: str, patterns: list[str]) -> bool:

@@ -6,33 +6,33 @@ supervisor's human descriptions of process state.
 May import: core (through the inbox), logstore readers, model, errors, config.
 Threading: any thread. Nothing here touches core state directly: every read or change of it
 runs as a job on the loop thread.
+
+Each request is written once, as a plan (``control.waits``): the blocking methods here drive
+it on the caller's thread; ``control.aio.AsyncControl`` drives the same plans as coroutines
+for the grpc.aio front-end. Every wait is bounded, and ``close()`` answers all outstanding
+ones with ShuttingDown.
 """
 
 from __future__ import annotations
 
-import concurrent.futures
 import itertools
 import os
-import signal as signal_module
 import threading
 import time
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
-from fnmatch import fnmatchcase
+from collections.abc import Callable, Iterator, Sequence
 from typing import TypeVar
 
-from . import __version__
-from .core import ActionOutcome, Process, Supervisor
-from .errors import (
-    BadSignal,
+from .. import __version__
+from ..core import ActionOutcome, Process, Supervisor
+from ..errors import (
     CantReread,
     ConfigError,
+    Failed,
     NoSuchProcess,
     SupervisorError,
-    Timeout,
 )
-from .logstore import EventJournal, LogChannel, MainLogHandler
-from .model import (
+from ..logstore import EventJournal, LogChannel, MainLogHandler
+from ..model import (
     Channel,
     ConfigDiff,
     DaemonInfo,
@@ -41,57 +41,23 @@ from .model import (
     Event,
     ProcessInfo,
     ProcessState,
-    ProgramSpec,
 )
-from .runtime.inbox import Inbox
+from ..runtime.inbox import Inbox
+from .values import (
+    GLOB_CHARS,
+    ActionResult,
+    ConfigInfo,
+    LogTarget,
+    matches,
+    matches_process,
+    parse_signal,
+)
+from .waits import Closing, Offload, Plan, Wait, run_sync
+
+__all__ = ["ActionResult", "ConfigInfo", "Control", "LogTarget", "parse_signal"]
 
 T = TypeVar("T")
 S = ProcessState
-
-
-@dataclass(frozen=True, slots=True)
-class ActionResult:
-    """One process's answer to start/stop/restart/signal: ``error`` None means success."""
-
-    name: str
-    group: str
-    error: SupervisorError | None = None
-
-    @property
-    def ok(self) -> bool:
-        return self.error is None
-
-    @property
-    def namespec(self) -> str:
-        return self.name if self.group == self.name else f"{self.group}:{self.name}"
-
-
-@dataclass(frozen=True, slots=True)
-class ConfigInfo:
-    """A configured program (from the last read of the config) and whether it is loaded."""
-
-    spec: ProgramSpec
-    group_priority: int
-    inuse: bool
-
-
-def parse_signal(value: str | int) -> int:
-    """``HUP``, ``SIGHUP``, ``1`` or 1 -> 1; anything else is BadSignal."""
-    if isinstance(value, int):
-        num = value
-    else:
-        text = value.strip().upper()
-        if text.isdigit():
-            num = int(text)
-        else:
-            name = text if text.startswith("SIG") else "SIG" + text
-            sig = getattr(signal_module.Signals, name, None)
-            if sig is None:
-                raise BadSignal(str(value))
-            num = int(sig)
-    if num not in {int(s) for s in signal_module.valid_signals()} or num == 0:
-        raise BadSignal(str(value))
-    return num
 
 
 class Control:
@@ -121,17 +87,23 @@ class Control:
         self._mood_lock = threading.Lock()
         self._mood_cursor = 0
         self._stopping = threading.Event()  # set once; the mood never returns to RUNNING
+        self.closing = Closing()
+
+    def close(self) -> None:
+        """The daemon is done: outstanding and later waits raise ShuttingDown."""
+        self.closing.close()
 
     # ---- plumbing ---------------------------------------------------------------------
 
+    def job(self, fn: Callable[[], T], timeout: float | None = None) -> Plan[T]:
+        """A plan step: run ``fn`` on the loop thread; its result (or error) is the value."""
+        fut = self._inbox.submit(fn)
+        result: T = yield Wait(fut, timeout, "timed out waiting for the supervisor loop", True)
+        return result
+
     def call(self, fn: Callable[[], T], timeout: float | None = None) -> T:
         """Run ``fn`` on the loop thread and return its result (or raise its error)."""
-        fut = self._inbox.submit(fn)
-        try:
-            return fut.result(timeout)
-        except concurrent.futures.TimeoutError:
-            fut.cancel()
-            raise Timeout("timed out waiting for the supervisor loop")
+        return run_sync(self.job(fn, timeout), self.closing)
 
     @staticmethod
     def _remaining(deadline: float | None) -> float | None:
@@ -143,7 +115,7 @@ class Control:
 
     # ---- state ------------------------------------------------------------------------
 
-    def daemon_info(self) -> DaemonInfo:
+    def plan_daemon_info(self) -> Plan[DaemonInfo]:
         def job() -> DaemonInfo:
             c = self._core
             return DaemonInfo(
@@ -155,7 +127,10 @@ class Control:
                 __version__,
             )
 
-        return self.call(job)
+        return (yield from self.job(job))
+
+    def daemon_info(self) -> DaemonInfo:
+        return run_sync(self.plan_daemon_info(), self.closing)
 
     def shutting_down(self) -> bool:
         """True once the daemon has started stopping (or restarting); no loop round trip.
@@ -188,24 +163,39 @@ class Control:
                 self._stopping.set()
         return self._stopping.is_set()
 
-    def list_processes(self, patterns: Sequence[str] = ()) -> list[ProcessInfo]:
+    def plan_list_processes(self, patterns: Sequence[str] = ()) -> Plan[list[ProcessInfo]]:
         """Snapshots sorted by group then name; ``patterns`` are globs on name/namespec/group."""
 
         def job() -> list[ProcessInfo]:
-            procs = sorted(self._core.processes.values(), key=lambda p: (p.group, p.name))
-            return [self._core.info(p) for p in procs]
+            return [self._core.info(p) for p in self._sorted()]
 
-        infos = self.call(job)
+        infos = yield from self.job(job)
         if not patterns:
             return infos
-        return [i for i in infos if any(_matches(i, pat) for pat in patterns)]
+        return [i for i in infos if any(matches(i, pat) for pat in patterns)]
+
+    def list_processes(self, patterns: Sequence[str] = ()) -> list[ProcessInfo]:
+        return run_sync(self.plan_list_processes(patterns), self.closing)
+
+    def _sorted(self) -> list[Process]:
+        return sorted(self._core.processes.values(), key=lambda p: (p.group, p.name))
+
+    def plan_process_info(self, name: str) -> Plan[ProcessInfo]:
+        return (yield from self.job(lambda: self._core.info(self._core.find(name))))
 
     def process_info(self, name: str) -> ProcessInfo:
-        return self.call(lambda: self._core.info(self._core.find(name)))
+        return run_sync(self.plan_process_info(name), self.closing)
+
+    def plan_targets(self, target: str) -> Plan[list[ProcessInfo]]:
+        """Resolve ``name``, ``group:*`` or ``*`` to processes (NoSuchProcess/NoSuchGroup)."""
+        return (
+            yield from self.job(
+                lambda: [self._core.info(p) for p in self._core.find_targets(target)]
+            )
+        )
 
     def targets(self, target: str) -> list[ProcessInfo]:
-        """Resolve ``name``, ``group:*`` or ``*`` to processes (NoSuchProcess/NoSuchGroup)."""
-        return self.call(lambda: [self._core.info(p) for p in self._core.find_targets(target)])
+        return run_sync(self.plan_targets(target), self.closing)
 
     def config_info(self) -> list[ConfigInfo]:
         def job() -> list[ConfigInfo]:
@@ -220,7 +210,7 @@ class Control:
 
     # ---- start / stop / restart / signal ------------------------------------------------
 
-    def _levels(self, target: str) -> list[list[tuple[str, str]]]:
+    def _levels(self, target: str) -> Plan[list[list[tuple[str, str]]]]:
         """Processes of ``target`` grouped by priority level, lowest first."""
 
         def job() -> list[list[tuple[str, str]]]:
@@ -230,7 +220,7 @@ class Control:
                 levels.append([(p.group, p.name) for p in members])
             return levels
 
-        return self.call(job)
+        return (yield from self.job(job))
 
     def _act(
         self,
@@ -238,7 +228,7 @@ class Control:
         action: Callable[[Process], ActionOutcome],
         wait: bool,
         deadline: float | None,
-    ) -> list[ActionResult]:
+    ) -> Plan[list[ActionResult]]:
         def job() -> list[ActionOutcome]:
             out = []
             for key in keys:
@@ -248,23 +238,22 @@ class Control:
                 out.append(action(proc))
             return out
 
-        outcomes = self.call(job, self._remaining(deadline))
+        outcomes = yield from self.job(job, self._remaining(deadline))
         results = []
         for o in outcomes:
             error = o.error
             if error is None and o.waiter is not None and (wait or o.waiter.done()):
+                message = f"{o.process.namespec}: timed out"
                 try:
-                    o.waiter.result(self._remaining(deadline))
-                except concurrent.futures.TimeoutError:
-                    error = Timeout(f"{o.process.namespec}: timed out")
-                except SupervisorError as exc:
+                    yield Wait(o.waiter, self._remaining(deadline), message)
+                except SupervisorError as exc:  # Timeout, ShuttingDown, the waiter's error
                     error = exc
             results.append(ActionResult(o.process.name, o.process.group, error))
         return results
 
-    def start(
+    def plan_start(
         self, target: str, *, wait: bool = True, timeout: float | None = None
-    ) -> list[ActionResult]:
+    ) -> Plan[list[ActionResult]]:
         """Start ``target``; priority levels go in turn (each waited for when ``wait``).
 
         Raises:
@@ -273,23 +262,33 @@ class Control:
         """
         deadline = self._deadline(timeout)
         results: list[ActionResult] = []
-        for level in self._levels(target):
-            results += self._act(level, self._core.start_process, wait, deadline)
+        for level in (yield from self._levels(target)):
+            results += yield from self._act(level, self._core.start_process, wait, deadline)
+        return results
+
+    def start(
+        self, target: str, *, wait: bool = True, timeout: float | None = None
+    ) -> list[ActionResult]:
+        return run_sync(self.plan_start(target, wait=wait, timeout=timeout), self.closing)
+
+    def plan_stop(
+        self, target: str, *, wait: bool = True, timeout: float | None = None
+    ) -> Plan[list[ActionResult]]:
+        """Stop ``target``: highest priority first; programs of one priority stop together."""
+        deadline = self._deadline(timeout)
+        results: list[ActionResult] = []
+        for level in reversed((yield from self._levels(target))):
+            results += yield from self._act(level, self._core.stop_process, wait, deadline)
         return results
 
     def stop(
         self, target: str, *, wait: bool = True, timeout: float | None = None
     ) -> list[ActionResult]:
-        """Stop ``target``: highest priority first; programs of one priority stop together."""
-        deadline = self._deadline(timeout)
-        results: list[ActionResult] = []
-        for level in reversed(self._levels(target)):
-            results += self._act(level, self._core.stop_process, wait, deadline)
-        return results
+        return run_sync(self.plan_stop(target, wait=wait, timeout=timeout), self.closing)
 
-    def restart(
+    def plan_restart(
         self, target: str, *, wait: bool = True, timeout: float | None = None
-    ) -> list[ActionResult]:
+    ) -> Plan[list[ActionResult]]:
         """Stop what runs of ``target`` (waiting), then start all of it."""
         deadline = self._deadline(timeout)
 
@@ -298,20 +297,25 @@ class Control:
             return [p.namespec for p in self._core.bound_dependents(procs)]
 
         # Dependents with restart_with_dependencies go down with the stop; bring them back.
-        dependents = self.call(bound)
-        stopped = self.stop(target, wait=True, timeout=self._remaining(deadline))
+        dependents = yield from self.job(bound)
+        stopped = yield from self.plan_stop(target, wait=True, timeout=self._remaining(deadline))
         failures = {
             r.namespec: r for r in stopped if r.error is not None and r.error.code != "NOT_RUNNING"
         }
-        started = self.start(target, wait=wait, timeout=self._remaining(deadline))
+        started = yield from self.plan_start(target, wait=wait, timeout=self._remaining(deadline))
         for namespec in dependents:
             try:
-                self.start(namespec, wait=False)
+                yield from self.plan_start(namespec, wait=False)
             except SupervisorError:
                 pass  # removed or shutting down meanwhile: nothing to bring back
         return [failures.get(r.namespec, r) for r in started]
 
-    def signal(self, target: str, sig: str | int) -> list[ActionResult]:
+    def restart(
+        self, target: str, *, wait: bool = True, timeout: float | None = None
+    ) -> list[ActionResult]:
+        return run_sync(self.plan_restart(target, wait=wait, timeout=timeout), self.closing)
+
+    def plan_signal(self, target: str, sig: str | int) -> Plan[list[ActionResult]]:
         signum = parse_signal(sig)
 
         def job() -> list[ActionResult]:
@@ -325,10 +329,16 @@ class Control:
                     out.append(ActionResult(proc.name, proc.group))
             return out
 
-        return self.call(job)
+        return (yield from self.job(job))
+
+    def signal(self, target: str, sig: str | int) -> list[ActionResult]:
+        return run_sync(self.plan_signal(target, sig), self.closing)
+
+    def plan_send_stdin(self, name: str, data: bytes) -> Plan[None]:
+        yield from self.job(lambda: self._core.send_stdin(self._core.find(name), data))
 
     def send_stdin(self, name: str, data: bytes) -> None:
-        self.call(lambda: self._core.send_stdin(self._core.find(name), data))
+        run_sync(self.plan_send_stdin(name, data), self.closing)
 
     def send_remote_comm_event(self, type_: str, data: str) -> None:
         """REMOTE_COMMUNICATION for the listener pools subscribed to it."""
@@ -336,7 +346,9 @@ class Control:
 
     # ---- logs -------------------------------------------------------------------------
 
-    def log_channel(self, name: str | None, channel: Channel = Channel.STDOUT) -> LogChannel:
+    def plan_log_channel(
+        self, name: str | None, channel: Channel = Channel.STDOUT
+    ) -> Plan[LogChannel]:
         """The channel object for a process (or the daemon log when ``name`` is None).
 
         Its read side is thread-safe: callers read and wait on it directly.
@@ -345,52 +357,104 @@ class Control:
             if self.main_log is None:
                 raise NoSuchProcess("the daemon has no main log")
             return self.main_log
-        return self.call(lambda: self._core.find(name).channel(channel))
+        return (yield from self.job(lambda: self._core.find(name).channel(channel)))
 
-    def clear_log(self, name: str) -> None:
+    def log_channel(self, name: str | None, channel: Channel = Channel.STDOUT) -> LogChannel:
+        return run_sync(self.plan_log_channel(name, channel), self.closing)
+
+    def plan_log_targets(
+        self, patterns: Sequence[str], channels: Sequence[Channel], *, missing_ok: bool = False
+    ) -> Plan[list[LogTarget]]:
+        """Every process that ``patterns`` name (names, namespecs, ``group:*``, globs, ``*``),
+        with its channels, in ONE loop job however many processes match.
+
+        Raises NoSuchProcess/NoSuchGroup for a pattern naming nothing, unless ``missing_ok``
+        (a follower re-resolving after a reload: a removed program is simply absent).
+        """
+
+        def job() -> list[LogTarget]:
+            seen: dict[str, Process] = {}
+            for pattern in patterns:
+                for proc in self._find_logs(pattern, missing_ok):
+                    seen.setdefault(proc.namespec, proc)
+            return [
+                LogTarget(proc.namespec, ch, proc.channel(ch))
+                for proc in seen.values()
+                for ch in channels
+            ]
+
+        return (yield from self.job(job))
+
+    def _find_logs(self, pattern: str, missing_ok: bool) -> Iterator[Process]:
+        """Loop thread: the processes one TailLog pattern names."""
+        if pattern in ("*", "all"):
+            yield from self._sorted()
+            return
+        try:
+            if pattern.endswith(":*") or pattern.endswith(":"):
+                yield from self._core.find_targets(pattern)
+            elif GLOB_CHARS & set(pattern):
+                found = [p for p in self._sorted() if matches_process(p, pattern)]
+                if not found:
+                    raise NoSuchProcess(pattern)
+                yield from found
+            else:
+                yield self._core.find(pattern)
+        except NoSuchProcess:
+            if not missing_ok:
+                raise
+
+    def plan_clear_log(self, name: str) -> Plan[None]:
         def job() -> None:
             proc = self._core.find(name)
             proc.stdout.clear()
             proc.stderr.clear()
 
-        self.call(job)
+        yield from self.job(job)
 
-    def clear_all_logs(self) -> list[ActionResult]:
+    def clear_log(self, name: str) -> None:
+        run_sync(self.plan_clear_log(name), self.closing)
+
+    def plan_clear_all_logs(self) -> Plan[list[ActionResult]]:
         def job() -> list[ActionResult]:
             out = []
-            for proc in sorted(self._core.processes.values(), key=lambda p: (p.group, p.name)):
+            for proc in self._sorted():
                 try:
                     proc.stdout.clear()
                     proc.stderr.clear()
                 except OSError as exc:
-                    from .errors import Failed
-
                     out.append(ActionResult(proc.name, proc.group, Failed(str(exc))))
                 else:
                     out.append(ActionResult(proc.name, proc.group))
             return out
 
-        return self.call(job)
+        return (yield from self.job(job))
+
+    def clear_all_logs(self) -> list[ActionResult]:
+        return run_sync(self.plan_clear_all_logs(), self.closing)
 
     def clear_main_log(self) -> None:
         if self.main_log_handler is None:
             raise NoSuchProcess("the daemon has no main log")
         self.main_log_handler.clear_channel()
 
-    def reopen_logs(self) -> None:
+    def plan_reopen_logs(self) -> Plan[None]:
         def job() -> None:
             self._core.reopen_logs()
             if self.main_log_handler is not None:
                 self.main_log_handler.reopen_channel()
 
-        self.call(job)
+        yield from self.job(job)
+
+    def reopen_logs(self) -> None:
+        run_sync(self.plan_reopen_logs(), self.closing)
 
     # ---- config -----------------------------------------------------------------------
 
-    def reread(self) -> ConfigDiff:
-        """Read the config again (on this thread) and report what changed; apply nothing."""
+    def plan_reread(self) -> Plan[ConfigDiff]:
+        """Read the config again (off the loop) and report what changed; apply nothing."""
         try:
-            spec = self._load_config()
+            spec = yield Offload(self._load_config)
         except ConfigError as exc:
             raise CantReread(str(exc))
 
@@ -398,26 +462,43 @@ class Control:
             self._core.latest = spec
             return self._core.diff(spec)
 
-        return self.call(job)
+        return (yield from self.job(job))
+
+    def reread(self) -> ConfigDiff:
+        return run_sync(self.plan_reread(), self.closing)
+
+    def plan_update(
+        self, groups: Sequence[str] = (), *, timeout: float | None = None
+    ) -> Plan[ConfigDiff]:
+        """Reread, then apply the changes (optionally only for ``groups``)."""
+        yield from self.plan_reread()
+        deadline = self._deadline(timeout)
+        fut = yield from self.job(lambda: self._core.update(list(groups) or None))
+        diff: ConfigDiff = yield Wait(fut, self._remaining(deadline), "update still in progress")
+        return diff
 
     def update(self, groups: Sequence[str] = (), *, timeout: float | None = None) -> ConfigDiff:
-        """Reread, then apply the changes (optionally only for ``groups``)."""
-        self.reread()
-        deadline = self._deadline(timeout)
-        fut = self.call(lambda: self._core.update(list(groups) or None))
-        try:
-            return fut.result(self._remaining(deadline))
-        except concurrent.futures.TimeoutError:
-            raise Timeout("update still in progress")
+        return run_sync(self.plan_update(groups, timeout=timeout), self.closing)
+
+    def plan_add_group(self, name: str) -> Plan[None]:
+        yield from self.job(lambda: self._core.add_group(name))
 
     def add_group(self, name: str) -> None:
-        self.call(lambda: self._core.add_group(name))
+        run_sync(self.plan_add_group(name), self.closing)
+
+    def plan_remove_group(self, name: str) -> Plan[None]:
+        yield from self.job(lambda: self._core.remove_group(name))
 
     def remove_group(self, name: str) -> None:
-        self.call(lambda: self._core.remove_group(name))
+        run_sync(self.plan_remove_group(name), self.closing)
+
+    def plan_shutdown(self) -> Plan[None]:
+        yield from self.job(
+            lambda: self._core.request_shutdown("shutdown requested through the API")
+        )
 
     def shutdown(self) -> None:
-        self.call(lambda: self._core.request_shutdown("shutdown requested through the API"))
+        run_sync(self.plan_shutdown(), self.closing)
 
     # ---- presentation shared by both front-ends -----------------------------------------
 
@@ -450,10 +531,3 @@ class Control:
                 return "Not started"
             return time.strftime("%b %d %I:%M %p", time.localtime(stop))
         return ""
-
-
-def _matches(info: ProcessInfo, pattern: str) -> bool:
-    return any(
-        fnmatchcase(candidate, pattern)
-        for candidate in (info.name, info.namespec, f"{info.group}:{info.name}", info.group)
-    )

@@ -1,0 +1,157 @@
+"""Control's waits (issue 11, items 2 and 12): one loop job per TailLog resolution, every
+wait bounded, and close() answering outstanding waits (blocking and asyncio) with
+ShuttingDown instead of leaving them hanging."""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import threading
+from collections.abc import Callable
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+
+from supervisor_grpc.control import Control
+from supervisor_grpc.control.aio import AsyncControl
+from supervisor_grpc.control.waits import Wait, run_sync
+from supervisor_grpc.errors import NoSuchProcess, ShuttingDown, Timeout
+from supervisor_grpc.logstore import EventJournal
+from supervisor_grpc.model import Channel, Event
+
+
+class Inbox:
+    """Runs each job at once and counts them, or (``hold``) never runs them."""
+
+    def __init__(self, hold: bool = False) -> None:
+        self.jobs = 0
+        self.hold = hold
+
+    def submit(self, fn: Callable[[], Any]) -> concurrent.futures.Future[Any]:
+        self.jobs += 1
+        fut: concurrent.futures.Future[Any] = concurrent.futures.Future()
+        if not self.hold:
+            try:
+                fut.set_result(fn())
+            except Exception as exc:
+                fut.set_exception(exc)
+        return fut
+
+
+class Proc:
+    def __init__(self, group: str, name: str) -> None:
+        self.group, self.name = group, name
+        self.namespec = name if group == name else f"{group}:{name}"
+        self.logs = {Channel.STDOUT: object(), Channel.STDERR: object()}
+
+    def channel(self, ch: Channel) -> Any:
+        return self.logs[ch]
+
+
+def _control(inbox: Inbox, n: int = 100) -> Control:
+    procs = {(f"g{i}", f"p{i}"): Proc(f"g{i}", f"p{i}") for i in range(n)}
+    by_spec = {p.namespec: p for p in procs.values()}
+
+    def find(name: str) -> Proc:
+        if name not in by_spec:
+            raise NoSuchProcess(name)
+        return by_spec[name]
+
+    def find_targets(target: str) -> list[Proc]:
+        group = target.rstrip("*").rstrip(":")
+        found = [p for p in procs.values() if p.group == group]
+        if not found:
+            raise NoSuchProcess(target)
+        return found
+
+    core = SimpleNamespace(
+        journal=EventJournal[Event](10), processes=procs, find=find, find_targets=find_targets
+    )
+    return Control(inbox, core, lambda: None)  # type: ignore[arg-type]
+
+
+def test_log_targets_of_a_hundred_programs_is_one_loop_job() -> None:
+    inbox = Inbox()
+    control = _control(inbox)
+    plan = control.plan_log_targets(["*"], [Channel.STDOUT, Channel.STDERR])
+    targets = run_sync(plan, control.closing)
+    assert inbox.jobs == 1
+    assert len(targets) == 200
+    assert targets[0].namespec == "g0:p0" and targets[0].channel is Channel.STDOUT
+    plan = control.plan_log_targets(["g1:*", "g2:p2", "g3:p?"], [Channel.STDOUT])
+    assert [t.namespec for t in run_sync(plan, control.closing)] == ["g1:p1", "g2:p2", "g3:p3"]
+    assert inbox.jobs == 2
+
+
+def test_log_targets_names_what_is_missing_unless_re_resolving() -> None:
+    control = _control(Inbox())
+    with pytest.raises(NoSuchProcess):
+        run_sync(control.plan_log_targets(["nope"], [Channel.STDOUT]), control.closing)
+    plan = control.plan_log_targets(["nope", "g0:p0"], [Channel.STDOUT], missing_ok=True)
+    assert [t.namespec for t in run_sync(plan, control.closing)] == ["g0:p0"]
+
+
+def test_a_wait_has_a_bound_even_without_a_caller_deadline() -> None:
+    never: concurrent.futures.Future[None] = concurrent.futures.Future()
+    assert Wait(never, None, "x").bound() > 0
+    assert Wait(never, None, "x", withdraw=True).bound() > 0
+    control = _control(Inbox(hold=True))
+    with pytest.raises(Timeout):
+        control.call(lambda: 1, timeout=0.01)
+
+
+def test_close_answers_a_blocked_sync_wait_with_shutting_down() -> None:
+    control = _control(Inbox(hold=True))
+    outcome: list[BaseException] = []
+    started = threading.Event()
+
+    def ask() -> None:
+        started.set()
+        try:
+            control.list_processes()
+        except BaseException as exc:
+            outcome.append(exc)
+
+    thread = threading.Thread(target=ask)
+    thread.start()
+    started.wait(5)
+    control.close()
+    thread.join(10)
+    assert not thread.is_alive()
+    assert len(outcome) == 1 and isinstance(outcome[0], ShuttingDown)
+    with pytest.raises(ShuttingDown):
+        control.list_processes()
+
+
+def test_close_answers_a_pending_async_wait_with_shutting_down() -> None:
+    control = _control(Inbox(hold=True))
+
+    async def main() -> BaseException | None:
+        aio = AsyncControl(control, asyncio.get_running_loop())
+        task = asyncio.ensure_future(aio.list_processes())
+        await asyncio.sleep(0)
+        threading.Thread(target=control.close).start()
+        try:
+            await asyncio.wait_for(task, 10)
+        except BaseException as exc:
+            return exc
+        return None
+
+    assert isinstance(asyncio.run(main()), ShuttingDown)
+
+
+def test_an_async_wait_resolves_from_another_thread() -> None:
+    control = _control(Inbox())
+    waiter: concurrent.futures.Future[str] = concurrent.futures.Future()
+
+    def plan() -> Any:
+        value = yield Wait(waiter, 10, "slow")
+        return value
+
+    async def main() -> str:
+        aio = AsyncControl(control, asyncio.get_running_loop())
+        threading.Timer(0.05, waiter.set_result, ("done",)).start()
+        return await aio._waits.run(plan())
+
+    assert asyncio.run(main()) == "done"
