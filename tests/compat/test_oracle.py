@@ -273,7 +273,22 @@ def test_supervisorctl_prints_the_same(pair: tuple[Daemon, Daemon]) -> None:
         ours, real = both(pair, *args)
         if args[1:] == ("all",):  # supervisord answers in completion order
             ours, real = ((rc, sorted(out.splitlines())) for rc, out in (ours, real))
+        if args == ("start", "all"):
+            ours, real = (_without_start_race(result) for result in (ours, real))
         assert ours == real, args
+
+
+# supervisord's own race: startProcess reaps once right after spawning a startsecs=0 program;
+# if `exits` (exit 3 at once) is already dead then, it answers ABNORMAL_TERMINATION, else it
+# moves it to RUNNING and answers "started". Either is supervisor's behaviour.
+START_RACE = {"exits: started", "exits: ERROR (abnormal termination)"}
+
+
+def _without_start_race(result: tuple[int, list[str]]) -> tuple[int, list[str]]:
+    rc, lines = result
+    raced = [line for line in lines if line in START_RACE]
+    assert len(raced) == 1, lines  # one answer for `exits`, and one of the two possible
+    return rc, [line for line in lines if line not in START_RACE]
 
 
 def test_reread_and_update_print_the_same(pair: tuple[Daemon, Daemon]) -> None:
