@@ -6,7 +6,7 @@ from collections.abc import Callable
 
 from harness import Context, Row
 
-from . import idle, lifecycle, logs, reap, rpc
+from . import hostile, idle, lifecycle, logs, reap, rpc
 
 ORDER = (
     "log_throughput",
@@ -20,6 +20,7 @@ ORDER = (
     "reap",
     "rss",
     "scale",
+    "slow_clients",
 )
 
 SCENARIOS: dict[str, Callable[[Context], list[Row]]] = {
@@ -28,5 +29,6 @@ SCENARIOS: dict[str, Callable[[Context], list[Row]]] = {
     **lifecycle.SCENARIOS,
     **rpc.SCENARIOS,
     **reap.SCENARIOS,
+    **hostile.SCENARIOS,
 }
 assert set(SCENARIOS) == set(ORDER)

@@ -170,20 +170,29 @@ def test_out_of_descriptors_backs_off_and_logs_once(daemon_factory: DaemonFactor
     d = daemon_factory("")
     assert d.proc is not None
     pid = d.proc.pid
-    base = _fd_count(pid)
-    held = [connect(d) for _ in range(4)]  # idle connections: each holds a descriptor
-    wait_until(lambda: _fd_count(pid) == base + 4, what="the held connections accepted")
+    held = [connect(d) for _ in range(4)]  # kept-alive connections: each holds a descriptor
+    for s in held:
+        s.sendall(post(CALL))
+        assert read_response(s)[0] == 200
     _, hard = resource.prlimit(pid, resource.RLIMIT_NOFILE)
-    resource.prlimit(pid, resource.RLIMIT_NOFILE, (base + 4, hard))  # no descriptor left
-    waiting = connect(d)  # queued by the kernel; the daemon cannot accept it
-    waiting.sendall(post(CALL))
-    wait_until(lambda: "Too many open files" in d.main_log(), what="EMFILE to be logged")
+    resource.prlimit(pid, resource.RLIMIT_NOFILE, (_fd_count(pid), hard))  # none left
+    waiting: list[socket.socket] = []
+
+    def refused() -> bool:
+        """One more client; true once the daemon could not accept one."""
+        if len(waiting) < 20:
+            s = connect(d)
+            s.sendall(post(CALL))
+            waiting.append(s)
+        return "Too many open files" in d.main_log()
+
+    wait_until(refused, what="EMFILE to be logged")
     time.sleep(1.5)  # the old acceptor logged 20 lines a second here
     assert d.main_log().count("Too many open files") == 1, d.main_log()
     for s in held:
         s.close()
-    status, _, _ = read_response(waiting)  # accepted once descriptors are free again
-    assert status == 200
-    waiting.close()
-    assert "accepting connections again" in d.main_log()
+    for s in waiting:  # each accepted once descriptors are free again, and answered
+        assert read_response(s)[0] == 200
+        s.close()
+    wait_until(lambda: "accepting connections again" in d.main_log(), 5, d.out())
     assert exchange(d, post(CALL))[0] == 200

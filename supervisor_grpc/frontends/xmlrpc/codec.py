@@ -23,6 +23,7 @@ from xml.parsers import expat
 from .faults import RpcFault
 
 MAX_DEPTH = 64
+_FEED = 64 << 10
 INT32_MIN = -(2**31)
 INT32_MAX = 2**31 - 1
 
@@ -171,7 +172,10 @@ def parse_call(body: bytes) -> tuple[str, tuple[Any, ...]]:
     parser.StartDoctypeDeclHandler = refuse_dtd
     parser.EntityDeclHandler = refuse_dtd
     try:
-        parser.Parse(body, True)
+        with memoryview(body) as view:  # in slices: expat buffers what it is given
+            for start in range(0, len(view), _FEED):
+                parser.Parse(bytes(view[start : start + _FEED]), False)
+        parser.Parse(b"", True)
     except expat.ExpatError as exc:
         raise BadRequest(f"not well-formed XML: {exc}")
     except RecursionError:  # pragma: no cover - depth is bounded above

@@ -17,7 +17,6 @@ half-open client thus costs a buffer and a descriptor, never a thread.
 from __future__ import annotations
 
 import contextlib
-import enum
 import errno
 import logging
 import math
@@ -27,19 +26,10 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass, field
 
-from .auth import CHALLENGE, BasicAuth
-from .http import (
-    HttpError,
-    Limits,
-    Request,
-    content_length,
-    error_page,
-    response,
-    strip_blank_lines,
-    take_head,
-)
+from .auth import BasicAuth
+from .conn import Conn, State, error_answer
+from .http import HttpError, Limits, Request, content_length, strip_blank_lines, take_head
 from .sockets import Bound
 
 log = logging.getLogger("supgrpc")
@@ -51,42 +41,7 @@ _OUT_OF_FDS = {errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM}
 _QUIET = {401, 408, 503}  # refusals that are not the client's mistake in the request
 
 
-class State(enum.Enum):
-    IDLE = "idle"  # between requests (or before the first)
-    HEAD = "head"  # a request has begun; its head is not complete
-    BODY = "body"  # head accepted; waiting for Content-Length bytes
-    BUSY = "busy"  # a worker (or a stream thread) owns the socket
-    WRITE = "write"  # sending an answer
-    LINGER = "linger"  # answered and half-closed; draining input until EOF or deadline
-
-
-@dataclass(eq=False)
-class Conn:
-    sock: socket.socket
-    auth: BasicAuth
-    reject: bool = False
-    state: State = State.IDLE
-    since: float = field(default_factory=time.monotonic)
-    deadline: float = math.inf
-    served: bool = False
-    streaming: bool = False  # set by the worker that turned it into a /logtail stream
-    inbuf: bytearray = field(default_factory=bytearray)
-    out: memoryview | None = None
-    keep: bool = False
-    request: Request | None = None
-    need: int = 0
-    events: int = 0
-
-
 Dispatch = Callable[[Conn, Request], None]
-
-
-def error_answer(version: str, status: int, *, keep_alive: bool) -> bytes:
-    extra = [("WWW-Authenticate", CHALLENGE)] if status == 401 else []
-    page = error_page(status)
-    return response(
-        version, status, page, content_type="text/html", keep_alive=keep_alive, extra=extra
-    )
 
 
 class Reactor:
@@ -319,8 +274,10 @@ class Reactor:
             if len(conn.inbuf) < conn.need:
                 return
             request, conn.request = conn.request, None
-            request.body = bytes(conn.inbuf[: conn.need])
-            del conn.inbuf[: conn.need]
+            with memoryview(conn.inbuf) as view:  # one copy of the body, no more
+                request.body = bytes(view[: conn.need])
+                rest = bytearray(view[conn.need :])
+            conn.inbuf = rest  # (deleting a prefix would keep the whole allocation)
             conn.state, conn.deadline = State.BUSY, math.inf
             self._watch(conn, 0)
             self.dispatch(conn, request)

@@ -20,9 +20,10 @@ from collections.abc import Callable
 from ...control import Control
 from ...model import DaemonSpec
 from . import codec, logtail
+from .conn import Conn, error_answer
 from .faults import RpcFault
 from .http import HttpError, Limits, Request, response
-from .reactor import Conn, Reactor, error_answer
+from .reactor import Reactor
 from .rpc import Dispatcher
 from .sockets import Bound, bind
 from .supervisor_ns import SupervisorNamespace
