@@ -6,7 +6,7 @@ from collections.abc import Callable
 
 from harness import Context, Row
 
-from . import hostile, idle, lifecycle, logs, reap, rpc
+from . import hostile_grpc, hostile_xmlrpc, idle, lifecycle, logs, reap, rpc
 
 ORDER = (
     "log_throughput",
@@ -21,6 +21,7 @@ ORDER = (
     "rss",
     "scale",
     "hostile_load",
+    "slow_clients",
 )
 
 SCENARIOS: dict[str, Callable[[Context], list[Row]]] = {
@@ -29,6 +30,7 @@ SCENARIOS: dict[str, Callable[[Context], list[Row]]] = {
     **lifecycle.SCENARIOS,
     **rpc.SCENARIOS,
     **reap.SCENARIOS,
-    **hostile.SCENARIOS,
+    **hostile_grpc.SCENARIOS,
+    **hostile_xmlrpc.SCENARIOS,
 }
 assert set(SCENARIOS) == set(ORDER)

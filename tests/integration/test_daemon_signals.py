@@ -150,6 +150,9 @@ startsecs=0
     keep = d.wait_spawned("keep")
     change = d.wait_spawned("change")
     remove = d.wait_spawned("remove")
+    # Spawned is not yet "said v1": a reload that stops it before its shell runs `echo`
+    # leaves only "v2" in the log, and the check below times out (a loaded machine does it).
+    wait_until(lambda: d.program_log("change.log") == "v1\n")
     d.write_config(v2)
     d.send(signal.SIGHUP)
     d.wait_log(r"received SIGHUP indicating a reload request")

@@ -17,13 +17,13 @@ import binascii
 import datetime
 import re
 import xmlrpc.client
-from dataclasses import dataclass, field
 from typing import Any
 from xml.parsers import expat
 
 from .faults import RpcFault
 
 MAX_DEPTH = 64
+_FEED = 64 << 10
 INT32_MIN = -(2**31)
 INT32_MAX = 2**31 - 1
 
@@ -35,53 +35,110 @@ class BadRequest(Exception):
     """The body is not an XML-RPC method call we can read."""
 
 
-@dataclass
-class _Node:
-    tag: str
-    children: list[_Node] = field(default_factory=list)
-    text: list[str] = field(default_factory=list)
-
-    def content(self) -> str:
-        return "".join(self.text)
+_MISSING: Any = object()
+_SCALAR_FREE = frozenset({"array", "struct"})  # typed values whose own text is ignored
 
 
-def _tree(body: bytes) -> _Node:
-    parser = expat.ParserCreate()
-    root = _Node("")
-    stack = [root]
+class _Frame:
+    """One open element. ``role`` says what its end contributes to its parent."""
 
-    def start(tag: str, _attrs: dict[str, str]) -> None:
+    __slots__ = ("children", "name", "out", "role", "tag", "text")
+
+    def __init__(self, tag: str, role: str, keep_text: bool) -> None:
+        self.tag = tag
+        self.role = role
+        self.children = 0
+        self.text: list[str] | None = [] if keep_text else None
+        self.out: Any = _MISSING  # value: typed result; items: list; struct: dict
+        self.name: Any = _MISSING  # a struct member's name
+
+
+class _Call:
+    """Builds the call's values while expat reads, so memory is the values themselves (a
+    tree of every element cost ~30x the body)."""
+
+    def __init__(self) -> None:
+        self.stack: list[_Frame] = []
+        self.method: str | None = None
+        self.params: list[Any] = []
+        self.seen_params = False
+
+    def start(self, tag: str, _attrs: dict[str, str]) -> None:
+        stack = self.stack
+        if not stack:
+            if tag != "methodCall":
+                raise BadRequest(f"expected <methodCall>, got <{tag}>")
+            stack.append(_Frame(tag, "root", False))
+            return
         if len(stack) > MAX_DEPTH * 3:
             raise BadRequest("nesting too deep")
-        node = _Node(tag)
-        stack[-1].children.append(node)
-        stack.append(node)
+        parent = stack[-1]
+        index = parent.children
+        parent.children += 1
+        role = ""
+        if parent.tag == "value":
+            parent.text = None  # a typed value: its own text does not count
+            role = "typed" if index == 0 else ""
+        elif parent.role == "root":
+            if tag == "methodName" and self.method is None:
+                role = "method"
+            elif tag == "params" and not self.seen_params:
+                role, self.seen_params = "params", True
+        elif parent.role == "params":
+            role = "param"
+        elif parent.tag == "array" and parent.role == "typed" and index == 0:
+            role = "items"
+        elif parent.tag == "struct" and parent.role == "typed":
+            role = "member"
+        keep = (
+            tag in ("value", "name")
+            or role == "method"
+            or (role == "typed" and tag not in _SCALAR_FREE)
+        )
+        frame = _Frame(tag, role, keep)
+        if role == "typed" and tag == "array":
+            frame.out = []
+        elif role == "typed" and tag == "struct":
+            frame.out = {}
+        elif role == "items":
+            frame.out = parent.out  # the array's list: values land in it directly
+        stack.append(frame)
 
-    def end(_tag: str) -> None:
-        stack.pop()
+    def chars(self, data: str) -> None:
+        text = self.stack[-1].text if self.stack else None
+        if text is not None:
+            text.append(data)
 
-    def chars(data: str) -> None:
-        stack[-1].text.append(data)
+    def end(self, _tag: str) -> None:
+        frame = self.stack.pop()
+        if not self.stack:
+            return
+        parent = self.stack[-1]
+        if frame.tag == "value":
+            value = frame.out if frame.children else "".join(frame.text or ())
+            if parent.role == "items":
+                parent.out.append(value)
+            elif parent.role in ("member", "param") and parent.out is _MISSING:
+                parent.out = value
+        elif frame.tag == "name" and parent.role == "member" and parent.name is _MISSING:
+            parent.name = "".join(frame.text or ())
+        role = frame.role
+        if role == "typed":
+            parent.out = frame.out if frame.tag in _SCALAR_FREE else _scalar(frame)
+        elif role == "member":
+            if frame.name is _MISSING or frame.out is _MISSING:
+                raise BadRequest("struct member without name or value")
+            parent.out[frame.name] = frame.out
+        elif role == "param":
+            if frame.out is _MISSING:
+                raise BadRequest("<param> without <value>")
+            self.params.append(frame.out)
+        elif role == "method":
+            self.method = "".join(frame.text or ()).strip()
 
-    def refuse_dtd(*_args: object) -> None:
-        raise BadRequest("DTDs are not accepted")
 
-    parser.StartElementHandler = start
-    parser.EndElementHandler = end
-    parser.CharacterDataHandler = chars
-    parser.StartDoctypeDeclHandler = refuse_dtd
-    parser.EntityDeclHandler = refuse_dtd
-    try:
-        parser.Parse(body, True)
-    except expat.ExpatError as exc:
-        raise BadRequest(f"not well-formed XML: {exc}")
-    if len(root.children) != 1:
-        raise BadRequest("no document element")
-    return root.children[0]
-
-
-def _scalar(node: _Node) -> Any:
-    tag, text = node.tag, node.content()
+def _scalar(frame: _Frame) -> Any:
+    tag, text = frame.tag, "".join(frame.text or ())
     try:
         if tag in ("int", "i4", "i8"):
             return int(text)
@@ -101,45 +158,31 @@ def _scalar(node: _Node) -> Any:
     return text  # string, and (like supervisor) any type we do not know
 
 
-def _value(node: _Node, depth: int = 0) -> Any:
-    if depth > MAX_DEPTH:
-        raise BadRequest("nesting too deep")
-    if not node.children:
-        return node.content()  # untyped <value>text</value> is a string
-    typed = node.children[0]
-    if typed.tag == "array":
-        data = typed.children[0] if typed.children else _Node("data")
-        return [_value(v, depth + 1) for v in data.children if v.tag == "value"]
-    if typed.tag == "struct":
-        out: dict[str, Any] = {}
-        for member in typed.children:
-            name = next((c for c in member.children if c.tag == "name"), None)
-            value = next((c for c in member.children if c.tag == "value"), None)
-            if name is None or value is None:
-                raise BadRequest("struct member without name or value")
-            out[name.content()] = _value(value, depth + 1)
-        return out
-    return _scalar(typed)
-
-
 def parse_call(body: bytes) -> tuple[str, tuple[Any, ...]]:
     """``<methodCall>`` -> (method name, params). Raises BadRequest."""
-    root = _tree(body)
-    if root.tag != "methodCall":
-        raise BadRequest(f"expected <methodCall>, got <{root.tag}>")
-    name = next((c for c in root.children if c.tag == "methodName"), None)
-    method = name.content().strip() if name is not None else ""
-    if not method:
+    call = _Call()
+    parser = expat.ParserCreate()
+
+    def refuse_dtd(*_args: object) -> None:
+        raise BadRequest("DTDs are not accepted")
+
+    parser.StartElementHandler = call.start
+    parser.EndElementHandler = call.end
+    parser.CharacterDataHandler = call.chars
+    parser.StartDoctypeDeclHandler = refuse_dtd
+    parser.EntityDeclHandler = refuse_dtd
+    try:
+        with memoryview(body) as view:  # in slices: expat buffers what it is given
+            for start in range(0, len(view), _FEED):
+                parser.Parse(bytes(view[start : start + _FEED]), False)
+        parser.Parse(b"", True)
+    except expat.ExpatError as exc:
+        raise BadRequest(f"not well-formed XML: {exc}")
+    except RecursionError:  # pragma: no cover - depth is bounded above
+        raise BadRequest("nesting too deep")
+    if not call.method:
         raise BadRequest("no method name")
-    params_node = next((c for c in root.children if c.tag == "params"), None)
-    params: list[Any] = []
-    if params_node is not None:
-        for param in params_node.children:
-            value = next((c for c in param.children if c.tag == "value"), None)
-            if value is None:
-                raise BadRequest("<param> without <value>")
-            params.append(_value(value))
-    return method, tuple(params)
+    return call.method, tuple(call.params)
 
 
 def dump_result(value: Any) -> bytes:

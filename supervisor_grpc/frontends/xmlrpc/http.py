@@ -1,23 +1,24 @@
-"""A small HTTP/1.0 + 1.1 server side: request framing with limits, responses, chunked streams.
+"""A small HTTP/1.0 + 1.1 server side, sans I/O: request heads, limits, responses, chunks.
 
-Owns: reading one request at a time from a socket (keep-alive, pipelining, ``Expect:
-100-continue``) under a size limit and deadlines, and writing responses.
+Owns: cutting a request head out of a connection's buffer under limits (head size, line
+length, field count), reading Content-Length strictly (ASCII digits only), and rendering
+responses and error pages.
 May import: stdlib.
-Threading: one ``Reader`` per connection, used only by that connection's thread.
+Threading: pure functions and frozen values; any thread.
 
-Deadlines: a new connection must begin its first request within ``request_timeout``; between
-requests a keep-alive connection may idle for ``idle_timeout`` (as medusa keeps
-supervisorctl's interactive connection). Once a request has begun, all of it (head and body)
-must arrive within ``request_timeout`` or the client gets 408 and is closed. A slow client
-therefore holds only its own thread, never anyone else's.
+Deadlines (enforced by the connection reactor): a new connection must begin its first
+request within ``request_timeout``; between requests a keep-alive connection may idle for
+``idle_timeout`` (as medusa keeps supervisorctl's interactive connection). Once a request has
+begun, all of it (head and body) must arrive within ``request_timeout`` or the client gets
+408 and is closed.
 """
 
 from __future__ import annotations
 
 import os
+import re
 import socket
-import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, fields
 from email.utils import formatdate
 from http import HTTPStatus
@@ -26,19 +27,23 @@ from ... import __version__
 
 SERVER = f"supgrpcd/{__version__}"
 _MAX_HEADERS = 100
+_MAX_LINE = 8192
+_DIGITS = re.compile(r"[0-9]{1,18}")
 
 
 @dataclass(frozen=True)
 class Limits:
     """Bounds that keep one client from hurting another (env ``SUPGRPC_XMLRPC_<FIELD>``)."""
 
-    max_connections: int = 64
+    max_connections: int = 64  # when full, the longest idle or slowest unfinished one goes
+    max_workers: int = 32  # threads answering complete requests (startProcess may wait)
     max_streams: int = 16  # /logtail followers; fewer than connections, so RPCs find a slot
     max_body: int = 4 << 20
     max_head: int = 64 << 10
     request_timeout: float = 30.0
     idle_timeout: float = 1800.0  # medusa's zombie timeout: interactive supervisorctl idles
     send_timeout: float = 60.0
+    linger: float = 2.0  # after a closing answer, how long unread input is drained
     stop_grace: float = 2.0  # how long stop() lets in-flight replies finish
 
     @classmethod
@@ -64,10 +69,6 @@ class HttpError(Exception):
         super().__init__(detail or HTTPStatus(status).phrase)
         self.status = status
         self.close = close
-
-
-class ClientGone(Exception):
-    """The peer closed or reset the connection in the middle of a request."""
 
 
 @dataclass
@@ -96,97 +97,31 @@ class Request:
         return "keep-alive" in tokens
 
 
-class Reader:
-    """Reads requests from one socket; ``on_busy`` is called when a request begins."""
+def strip_blank_lines(buffer: bytearray) -> None:
+    """Clients may send stray CRLFs between requests (supervisor's own tail client does)."""
+    while buffer[:2] == b"\r\n" or buffer[:1] == b"\n":
+        del buffer[: 2 if buffer[:1] == b"\r" else 1]
 
-    def __init__(self, sock: socket.socket, limits: Limits, on_busy: Callable[[], None]) -> None:
-        self.sock = sock
-        self.limits = limits
-        self.on_busy = on_busy
-        self.buffer = bytearray()
-        self.served = False
 
-    def _fill(self, deadline: float) -> bool:
-        """One recv into the buffer; False on EOF. socket.timeout past the deadline."""
-        remaining = deadline - time.monotonic()
-        if remaining <= 0:
-            raise TimeoutError
-        self.sock.settimeout(remaining)
-        try:
-            data = self.sock.recv(65536)
-        except (ConnectionResetError, BrokenPipeError):
-            return False
-        if not data:
-            return False
-        self.buffer += data
-        return True
-
-    def read_request(self) -> Request | None:
-        """The next request, or None when the client closed (or idled out) between requests.
-
-        Raises HttpError for a bad or too slow request, ClientGone for EOF inside one.
-        """
-        # A new connection must start its first request promptly; between requests a
-        # keep-alive connection may idle for long (supervisorctl's interactive shell does).
-        wait = self.limits.idle_timeout if self.served else self.limits.request_timeout
-        idle_deadline = time.monotonic() + wait
-        while True:
-            # Clients may send stray CRLFs between requests (supervisor's own tail client does).
-            while self.buffer[:2] == b"\r\n" or self.buffer[:1] == b"\n":
-                del self.buffer[: 2 if self.buffer[:1] == b"\r" else 1]
-            if self.buffer:
-                break
-            try:
-                if not self._fill(idle_deadline):
-                    return None
-            except (TimeoutError, OSError):
-                return None
-        self.on_busy()
-        deadline = time.monotonic() + self.limits.request_timeout
-        head = self._read_head(deadline)
-        request = _parse_head(head)
-        length = _content_length(request)
-        if length > self.limits.max_body:
-            raise HttpError(413, f"body of {length} bytes is over the {self.limits.max_body} limit")
-        if (
-            length
-            and len(self.buffer) < length
-            and request.version == "HTTP/1.1"
-            and (request.header("expect") or "").lower() == "100-continue"
-        ):
-            send_all(self.sock, b"HTTP/1.1 100 Continue\r\n\r\n", self.limits.send_timeout)
-        while len(self.buffer) < length:
-            self._fill_in_request(deadline)
-        request.body = bytes(self.buffer[:length])
-        del self.buffer[:length]
-        self.served = True
-        return request
-
-    def _fill_in_request(self, deadline: float) -> None:
-        try:
-            ok = self._fill(deadline)
-        except TimeoutError:
-            raise HttpError(408, "request not received in time")
-        if not ok:
-            raise ClientGone
-
-    def _read_head(self, deadline: float) -> bytes:
-        scanned = 0
-        while True:
-            end = self.buffer.find(b"\r\n\r\n", max(0, scanned - 3))
-            if end >= 0:
-                head = bytes(self.buffer[:end])
-                del self.buffer[: end + 4]
-                return head
-            end = self.buffer.find(b"\n\n", max(0, scanned - 1))
-            if end >= 0:
-                head = bytes(self.buffer[:end])
-                del self.buffer[: end + 2]
-                return head
-            if len(self.buffer) > self.limits.max_head:
-                raise HttpError(431, "request head too large")
-            scanned = len(self.buffer)
-            self._fill_in_request(deadline)
+def take_head(buffer: bytearray, limits: Limits) -> Request | None:
+    """The request head at the start of ``buffer`` (removed from it), or None while it is
+    incomplete. Raises HttpError when it is malformed or too large."""
+    end, sep = buffer.find(b"\r\n\r\n"), 4
+    lf = buffer.find(b"\n\n")
+    if lf >= 0 and (end < 0 or lf < end):
+        end, sep = lf, 2
+    if end < 0:
+        if len(buffer) > limits.max_head:
+            raise HttpError(431, f"request head over {limits.max_head} bytes")
+        newline = buffer.rfind(b"\n")
+        if len(buffer) - newline - 1 > _MAX_LINE:
+            raise HttpError(431, f"a request head line over {_MAX_LINE} bytes")
+        return None
+    if end > limits.max_head:
+        raise HttpError(431, f"request head over {limits.max_head} bytes")
+    head = bytes(buffer[:end])
+    del buffer[: end + sep]
+    return _parse_head(head)
 
 
 def _parse_head(head: bytes) -> Request:
@@ -214,14 +149,14 @@ def _parse_head(head: bytes) -> Request:
         name, sep, value = line.partition(":")
         name = name.strip().lower()
         if not sep or not name or " " in name:
-            raise HttpError(400, "bad header line")
+            raise HttpError(400, f"bad header line {line[:60]!r}")
         value = value.strip()
         headers[name] = f"{headers[name]}, {value}" if name in headers else value
         last = name
     return Request(method.upper(), target, version, headers)
 
 
-def _content_length(request: Request) -> int:
+def content_length(request: Request) -> int:
     encoding = request.header("transfer-encoding")
     if encoding and encoding.lower() != "identity":
         raise HttpError(501, "chunked request bodies are not supported; send Content-Length")
@@ -231,9 +166,10 @@ def _content_length(request: Request) -> int:
             raise HttpError(411, "a POST needs Content-Length")
         return 0
     values = {v.strip() for v in raw.split(",")}
-    if len(values) != 1 or not next(iter(values)).isdigit():
-        raise HttpError(400, "bad Content-Length")
-    return int(next(iter(values)))
+    value = next(iter(values))
+    if len(values) != 1 or not _DIGITS.fullmatch(value):  # str.isdigit() takes "²" (int() does not)
+        raise HttpError(400, f"bad Content-Length {raw[:40]!r}")
+    return int(value)
 
 
 def send_all(sock: socket.socket, data: bytes, timeout: float) -> None:

@@ -1,52 +1,73 @@
-"""``start_xmlrpc``: the listeners, the connection threads and the routes.
+"""``start_xmlrpc``: the listeners, the reactor, the workers and the routes.
 
-Owns: accepting on every configured server section, the bound on concurrent connections
-(an idle keep-alive connection is closed to make room; otherwise 503) and on streams, routing
-``/RPC2``, ``/logtail``, ``/mainlogtail`` (everything else 404), auth per section, and a
-prompt ``stop``.
+Owns: routing complete requests (``/RPC2``, ``/logtail``, ``/mainlogtail``; everything else
+404) to the XML-RPC dispatcher or a log stream, the bounded worker pool, the bound on
+streams, and a prompt ``stop``.
 May import: control, model, errors, this package, stdlib.
-Threading: one acceptor thread (a selector over the listeners and a wakeup socket) and one
-daemon thread per connection. They share only the connection registry, under one lock.
+Threading: the reactor thread (see reactor.py) reads requests and writes answers; a pool
+of at most ``max_workers`` threads runs complete requests (a call may wait, e.g.
+``startProcess`` until RUNNING, without holding anyone else up); each /logtail stream gets
+its own thread while it holds one of ``max_streams`` slots, so RPCs always find a worker.
 """
 
 from __future__ import annotations
 
-import contextlib
 import logging
-import selectors
-import socket
+import queue
 import threading
-import time
-from dataclasses import dataclass, field
+from collections.abc import Callable
 
 from ...control import Control
 from ...model import DaemonSpec
 from . import codec, logtail
-from .auth import CHALLENGE, BasicAuth
+from .conn import Conn, error_answer
 from .faults import RpcFault
-from .http import ClientGone, HttpError, Limits, Reader, Request, error_page, response, send_all
+from .http import HttpError, Limits, Request, response
+from .reactor import Reactor
 from .rpc import Dispatcher
 from .sockets import Bound, bind
 from .supervisor_ns import SupervisorNamespace
 
 log = logging.getLogger("supgrpc")
 TRACE = 5
-MAX_REJECTORS = 8  # threads answering 503 at once; beyond that, excess connections are closed
-REJECT_SECONDS = 1.0
 
 
-@dataclass(eq=False)
-class _Conn:
-    sock: socket.socket
-    listener: Bound
-    auth: BasicAuth
-    idle: bool = True
-    streaming: bool = False
-    since: float = field(default_factory=time.monotonic)
+class _Pool:
+    """Threads started on demand up to ``size``; jobs queue when all are busy."""
 
-    def shut(self) -> None:
-        with contextlib.suppress(OSError):
-            self.sock.shutdown(socket.SHUT_RDWR)
+    def __init__(self, size: int) -> None:
+        self._size = size
+        self._jobs: queue.SimpleQueue[Callable[[], None] | None] = queue.SimpleQueue()
+        self._lock = threading.Lock()
+        self._threads = 0
+        self._waiting = 0  # threads blocked on the queue
+        self._queued = 0
+
+    def submit(self, job: Callable[[], None]) -> None:
+        with self._lock:
+            self._queued += 1
+            if self._queued > self._waiting and self._threads < self._size:
+                threading.Thread(target=self._work, name="xmlrpc-worker", daemon=True).start()
+                self._threads += 1
+        self._jobs.put(job)
+
+    def _work(self) -> None:
+        while True:
+            with self._lock:
+                self._waiting += 1
+            job = self._jobs.get()
+            with self._lock:
+                self._waiting -= 1
+                self._queued -= 1
+            if job is None:
+                return
+            job()
+
+    def close(self) -> None:
+        with self._lock:
+            threads = self._threads
+        for _ in range(threads):
+            self._jobs.put(None)
 
 
 class XmlRpcServer:
@@ -55,181 +76,42 @@ class XmlRpcServer:
         self.listeners = listeners
         self.limits = limits
         self.dispatcher = Dispatcher(SupervisorNamespace(control))
-        self.auth = {id(b): BasicAuth(b.spec.username, b.spec.password) for b in listeners}
         self.stopping = threading.Event()
         self._lock = threading.Lock()
-        self._idle_changed = threading.Condition(self._lock)
-        self._conns: set[_Conn] = set()
         self._streams = 0
-        self._rejectors = threading.BoundedSemaphore(MAX_REJECTORS)
-        self._wake_r, self._wake_w = socket.socketpair()
-        self._acceptor = threading.Thread(
-            target=self._accept_loop, name="xmlrpc-accept", daemon=True
-        )
+        self._pool = _Pool(limits.max_workers)
+        self._reactor = Reactor(listeners, limits, self._dispatch, self.stopping)
 
     def start(self) -> None:
-        self._acceptor.start()
+        self._reactor.thread.start()
 
-    # ---- accepting ----------------------------------------------------------------------
+    def _dispatch(self, conn: Conn, request: Request) -> None:
+        self._pool.submit(lambda: self._handle(conn, request))
 
-    def _accept_loop(self) -> None:
-        selector = selectors.DefaultSelector()
-        for bound in self.listeners:
-            bound.sock.setblocking(False)
-            selector.register(bound.sock, selectors.EVENT_READ, bound)
-        selector.register(self._wake_r, selectors.EVENT_READ, None)
-        try:
-            while not self.stopping.is_set():
-                for key, _ in selector.select():
-                    if key.data is None:
-                        return
-                    try:
-                        self._accept(key.data)
-                    except Exception:  # one bad accept must not end the acceptor
-                        log.critical("XML-RPC: accepting a connection failed", exc_info=True)
-        finally:
-            selector.close()
+    # ---- on a worker ----------------------------------------------------------------------
 
-    def _accept(self, bound: Bound) -> None:
-        try:
-            sock, _ = bound.sock.accept()
-        except (BlockingIOError, InterruptedError):
-            return
-        except OSError as exc:  # EMFILE and friends: drop this one, keep serving
-            log.error("XML-RPC accept failed: %s", exc)
-            time.sleep(0.05)
-            return
-        sock.setblocking(True)
-        if sock.family in (socket.AF_INET, socket.AF_INET6):
-            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        conn = _Conn(sock, bound, self.auth[id(bound)])
-        with self._lock:
-            room = len(self._conns) < self.limits.max_connections or self._evict_idle()
-            if room:
-                self._conns.add(conn)
-        if room:
-            thread = threading.Thread(
-                target=self._serve, args=(conn,), name="xmlrpc-conn", daemon=True
-            )
-            try:
-                thread.start()
-                return
-            except RuntimeError:  # no more threads: answer as if full
-                with self._lock:
-                    self._conns.discard(conn)
-        log.warning("XML-RPC: %d connections open; refusing one", len(self._conns))
-        if not self._rejectors.acquire(blocking=False):
-            sock.close()  # far too many: just close
-            return
-        try:
-            threading.Thread(
-                target=self._reject, args=(sock,), name="xmlrpc-503", daemon=True
-            ).start()
-        except RuntimeError:
-            self._rejectors.release()
-            sock.close()
-
-    def _reject(self, sock: socket.socket) -> None:
-        """Answer 503 politely: read the request head first (so the client's send does not
-        fail), then close our side and let the client read the answer."""
-        try:
-            sock.settimeout(REJECT_SECONDS)
-            data = b""
-            with contextlib.suppress(OSError):
-                while b"\r\n\r\n" not in data and len(data) < 65536:
-                    more = sock.recv(65536)
-                    if not more:
-                        break
-                    data += more
-            page = response(
-                "HTTP/1.1", 503, error_page(503), content_type="text/html", keep_alive=False
-            )
-            with contextlib.suppress(OSError):
-                send_all(sock, page, REJECT_SECONDS)
-                sock.shutdown(socket.SHUT_WR)
-                while sock.recv(65536):  # drain the body until the client closes
-                    pass
-        finally:
-            sock.close()
-            self._rejectors.release()
-
-    def _evict_idle(self) -> bool:
-        """Lock held. Close the longest-idle keep-alive connection to make room."""
-        idle = [c for c in self._conns if c.idle and not c.streaming]
-        if not idle:
-            return False
-        victim = min(idle, key=lambda c: c.since)
-        self._conns.discard(victim)
-        victim.shut()
-        return True
-
-    # ---- one connection -------------------------------------------------------------------
-
-    def _set_idle(self, conn: _Conn, idle: bool) -> None:
-        with self._lock:
-            conn.idle = idle
-            conn.since = time.monotonic()
-            self._idle_changed.notify_all()
-
-    def _serve(self, conn: _Conn) -> None:
-        reader = Reader(conn.sock, self.limits, lambda: self._set_idle(conn, False))
-        try:
-            while not self.stopping.is_set():
-                self._set_idle(conn, True)
-                try:
-                    request = reader.read_request()
-                except HttpError as exc:
-                    self._send_error(conn, "HTTP/1.1", exc.status, keep_alive=False)
-                    return
-                except ClientGone:
-                    return
-                if request is None or not self._handle(conn, request):
-                    return
-        except OSError:
-            pass  # the client went away while we wrote
-        except Exception:
-            log.critical("XML-RPC connection failed", exc_info=True)
-            with contextlib.suppress(Exception):
-                self._send_error(conn, "HTTP/1.1", 500, keep_alive=False)
-        finally:
-            with self._lock:
-                self._conns.discard(conn)
-                self._idle_changed.notify_all()
-            with contextlib.suppress(OSError):
-                conn.sock.close()
-
-    def _send_error(self, conn: _Conn, version: str, status: int, *, keep_alive: bool) -> None:
-        extra = [("WWW-Authenticate", CHALLENGE)] if status == 401 else []
-        data = response(
-            version,
-            status,
-            error_page(status),
-            content_type="text/html",
-            keep_alive=keep_alive,
-            extra=extra,
-        )
-        send_all(conn.sock, data, self.limits.send_timeout)
-
-    def _handle(self, conn: _Conn, request: Request) -> bool:
-        """Answer one request; True to keep the connection for the next one."""
+    def _handle(self, conn: Conn, request: Request) -> None:
+        """Answer one complete request, and give the connection back to the reactor."""
         keep = request.keep_alive and not self.stopping.is_set()
-        if not conn.auth.allows(request.header("authorization")):
-            self._send_error(conn, request.version, 401, keep_alive=keep)
-            return keep
         path = request.path
         try:
             if path.startswith("/RPC2"):
-                return self._rpc(conn, request, keep)
-            if path.startswith("/logtail") or path.startswith("/mainlogtail"):
+                data = self._rpc(request, keep)
+            elif path.startswith("/logtail") or path.startswith("/mainlogtail"):
                 self._tail(conn, request, main=path.startswith("/mainlogtail"))
-                return False
-            raise HttpError(404, close=not keep)
+                return
+            else:
+                raise HttpError(404, close=not keep)
         except HttpError as exc:
             keep = keep and not exc.close
-            self._send_error(conn, request.version, exc.status, keep_alive=keep)
-            return keep
+            data = error_answer(request.version, exc.status, keep_alive=keep)
+        except Exception:
+            log.critical("XML-RPC: handling a request to %s failed", path, exc_info=True)
+            keep = False
+            data = error_answer(request.version, 500, keep_alive=False)
+        self._reactor.reply(conn, data, keep)
 
-    def _rpc(self, conn: _Conn, request: Request, keep: bool) -> bool:
+    def _rpc(self, request: Request, keep: bool) -> bytes:
         if request.method != "POST":
             raise HttpError(400, "XML-RPC needs POST", close=not keep)
         try:
@@ -252,27 +134,36 @@ class XmlRpcServer:
                 exc_info=True,
             )
             raise HttpError(500, close=True) from None
-        send_all(
-            conn.sock,
-            response(request.version, 200, body, content_type="text/xml", keep_alive=keep),
-            self.limits.send_timeout,
-        )
-        return keep
+        return response(request.version, 200, body, content_type="text/xml", keep_alive=keep)
 
-    def _tail(self, conn: _Conn, request: Request, *, main: bool) -> None:
+    def _tail(self, conn: Conn, request: Request, *, main: bool) -> None:
+        """Hand the connection to a thread of its own that follows the log."""
         channel = logtail.resolve(self.control, request, main=main)
         with self._lock:
             if self._streams >= self.limits.max_streams:
                 raise HttpError(503, "too many log followers", close=True)
             self._streams += 1
-            conn.streaming = True
+        conn.streaming = True
+
+        def follow() -> None:
+            try:
+                logtail.stream(
+                    conn.sock, request, channel, not main, self.stopping, self.limits.send_timeout
+                )
+            except OSError:
+                pass
+            finally:
+                with self._lock:
+                    self._streams -= 1
+                self._reactor.close(conn)
+
         try:
-            logtail.stream(
-                conn.sock, request, channel, not main, self.stopping, self.limits.send_timeout
-            )
-        finally:
+            threading.Thread(target=follow, name="xmlrpc-tail", daemon=True).start()
+        except RuntimeError:  # no more threads
+            conn.streaming = False
             with self._lock:
                 self._streams -= 1
+            raise HttpError(503, "cannot start a log follower", close=True) from None
 
     # ---- stopping -----------------------------------------------------------------------
 
@@ -282,27 +173,12 @@ class XmlRpcServer:
         if self.stopping.is_set():
             return
         self.stopping.set()
-        with contextlib.suppress(OSError):
-            self._wake_w.send(b"\0")
-        if self._acceptor.is_alive():
-            self._acceptor.join(timeout=1.0)
+        self._reactor.wake()
+        if self._reactor.thread.is_alive():
+            self._reactor.thread.join(timeout=self.limits.stop_grace + 1.0)
         for bound in self.listeners:
             bound.close()
-        deadline = time.monotonic() + self.limits.stop_grace
-        with self._lock:
-            while True:
-                busy = [c for c in self._conns if not c.idle and not c.streaming]
-                for c in self._conns:
-                    if c.idle or c.streaming:
-                        c.shut()
-                remaining = deadline - time.monotonic()
-                if not busy or remaining <= 0:
-                    break
-                self._idle_changed.wait(remaining)
-            for c in self._conns:
-                c.shut()
-        for sock in (self._wake_r, self._wake_w):
-            sock.close()
+        self._pool.close()
 
 
 def start_xmlrpc(control: Control, spec: DaemonSpec) -> XmlRpcServer:
