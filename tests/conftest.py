@@ -17,6 +17,7 @@ import os
 os.environ["GRPC_ENABLE_FORK_SUPPORT"] = "false"
 
 import itertools
+import signal
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -25,6 +26,24 @@ import pytest
 from hypothesis import settings
 
 from tests.helpers import Daemon, wait_until, zombies_of
+
+
+def _default_signal_dispositions() -> None:
+    """Children inherit ignored signals, and ``supgrpcd -- CMD`` passes the caller's ignored set
+    on to CMD, as tini does. A suite started under nohup, or as a background job of a shell
+    without job control (SIGINT and SIGQUIT ignored), would then test that environment rather
+    than supgrpcd: every test starts from default dispositions, whoever launched pytest."""
+    for sig in (
+        signal.SIGHUP, signal.SIGQUIT, signal.SIGTERM, signal.SIGUSR1, signal.SIGUSR2,
+        signal.SIGALRM, signal.SIGTSTP, signal.SIGTTIN, signal.SIGTTOU,
+    ):  # fmt: skip
+        if signal.getsignal(sig) is signal.SIG_IGN:
+            signal.signal(sig, signal.SIG_DFL)
+    if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+
+
+_default_signal_dispositions()
 
 # Property tests explore new random cases on a developer's machine, but CI runs the same
 # examples every time: a red CI must mean the code changed, not the dice. (A failure found
