@@ -290,7 +290,7 @@ class App:
         offload_pool = concurrent.futures.ThreadPoolExecutor(2, thread_name_prefix="supgrpc-probe")
         core.health.prober = functools.partial(_probe_on_worker, offload_pool, inbox)
         if spec.forward_output != "off":
-            core.forwarder = self._stdio
+            core.child_pipes.forwarder = self._stdio
         # 7. Groups (log files open now, so a bad path fails before anything starts).
         core.add_initial_groups()
         # 8. Front-ends: they only ever talk to `control`.
