@@ -9,7 +9,7 @@ Threading: loop thread only.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 
 from ..model import STOPPED_STATES, GroupSpec, Health, ProcessState
 from .health import HealthMonitor
@@ -116,16 +116,15 @@ class Dependencies:
         self._waiting.add(proc)
         return True
 
-    def releasable(self) -> list[Process]:
-        """Held processes whose dependencies are ready now (dropping those no longer held)."""
-        out = []
+    def releasable(self) -> Iterator[Process]:
+        """Held processes whose dependencies are ready (dropping those no longer held); each
+        is judged when its turn comes, after the caller released the ones before it."""
         for proc in list(self._waiting):
             if not proc.machine.waiting or not self.table.is_live(proc):
                 self._waiting.discard(proc)
             elif self.all_ready(proc):
                 self._waiting.discard(proc)
-                out.append(proc)
-        return out
+                yield proc
 
     def forget(self, proc: Process) -> None:
         self._waiting.discard(proc)
