@@ -146,25 +146,22 @@ class Dependencies:
         walk(proc)
         return lane
 
-    def stop_lane(self, proc: Process) -> tuple[list[StopStep], list[Process]]:
-        """How to stop what depends on ``proc``, deepest first: the steps, and every
-        dependent not stopped yet (``proc`` itself stops once those have)."""
-        steps: list[StopStep] = []
-        seen = {proc}
+    def stop_lane(self, proc: Process) -> Iterator[StopStep]:
+        """How to stop what depends on ``proc``, deepest first: each step names a dependent
+        and the deeper dependents it waits for. Lazy, so each dependent is judged (already
+        stopped or not) after the steps before it were applied."""
+        yield from self._stop_walk(proc, {proc})
 
-        def walk(p: Process) -> list[Process]:
-            pending: list[Process] = []
-            for dependent in self.dependents(p):
-                if dependent in seen or dependent.machine.state in STOPPED_STATES:
-                    continue
-                seen.add(dependent)
-                deeper = walk(dependent)
-                steps.append((dependent, deeper))
-                pending.append(dependent)
-                pending.extend(deeper)
-            return pending
-
-        return steps, walk(proc)
+    def _stop_walk(self, proc: Process, seen: set[Process]) -> Iterator[StopStep]:
+        for dependent in self.dependents(proc):
+            if dependent in seen or dependent.machine.state in STOPPED_STATES:
+                continue
+            seen.add(dependent)
+            deeper: list[Process] = []
+            for step in self._stop_walk(dependent, seen):
+                deeper.append(step[0])
+                yield step
+            yield dependent, deeper
 
     def restart_lane(self, dep: Process) -> list[Process]:
         """``restart_with_dependencies``: the dependents of ``dep`` bound to its restarts

@@ -86,8 +86,9 @@ class Requests:
         )
         if not stoppable:
             return ActionOutcome(proc, error=NotRunning(proc.namespec))
-        steps, running_dependents = self.deps.stop_lane(proc)
-        for dependent, deeper in steps:
+        running_dependents: list[Process] = []
+        for dependent, deeper in self.deps.stop_lane(proc):
+            running_dependents.append(dependent)
             if deeper:
                 self.waiters.when_stopped(deeper, functools.partial(self._stop_now, dependent))
             elif dependent.machine.state is not S.STOPPING:
