@@ -17,6 +17,7 @@ from .process import Process
 
 class ProcessTable:
     def __init__(self) -> None:
+        # Never rebound: the Supervisor hands these very dicts to the rooms that read them.
         self.groups: dict[str, GroupSpec] = {}
         self.processes: dict[tuple[str, str], Process] = {}
         self.by_pid: dict[int, Process] = {}
