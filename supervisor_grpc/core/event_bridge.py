@@ -1,24 +1,25 @@
-"""Where the core's happenings become supervisor events for listener pools.
+"""Where the core's happenings are recorded and become supervisor events for listener pools.
 
-Process transitions are notified from ``_publish`` (they need the machine's retry count at that
-moment); group and daemon events are read off the journal as they are appended, so every place
-that records one (reload included) notifies listeners without knowing about them.
+Process transitions arrive as a subscriber of ``_publish`` (they need the machine's retry count
+at that moment); group and daemon events are read off the journal as they are appended, so every
+place that records one (reload included) notifies listeners without knowing about them.
 
-Loop thread only. A mixin of :class:`~supervisor_grpc.core.supervisor.Supervisor`.
+Owns: the event journal and the listener pools' hub (EventHub).
+May import: model, errors, machine, logstore, core.eventtypes, core.listeners, core.process.
+Threading: loop thread only.
 """
 
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING
 
-from ..errors import NoFile
 from ..logstore import EventJournal
 from ..machine import Publish
-from ..model import DaemonState, Event, ProcessState
+from ..model import DaemonState, Event, Health, ProcessState
 from . import eventtypes as et
-from .listeners import EventHub
+from .listeners import EventHub, Writer
 from .process import Process
 
 log = logging.getLogger("supgrpc")
@@ -38,16 +39,17 @@ class ObservedJournal(EventJournal[Event]):
         return seq
 
 
-class EventsMixin:
-    if TYPE_CHECKING:
-        event_hub: EventHub
-        journal: EventJournal[Event]
-        clock: Callable[[], float]
-
-        def _flush_stdin(self, proc: Process) -> None: ...
+class EventBridge:
+    def __init__(
+        self, identifier: str, *, strip: bool, clock: Callable[[], float], write: Writer
+    ) -> None:
+        self.clock = clock
+        self.hub = EventHub(identifier, write, time.time, strip=strip)
+        self.journal: EventJournal[Event] = ObservedJournal(self._journaled)
+        self.hub.on_communication = self._record_communication
 
     def _journaled(self, event: Event) -> None:
-        hub = self.event_hub
+        hub = self.hub
         if event.kind == "group_added":
             hub.notify(et.process_group(event.group, added=True))
         elif event.kind == "group_removed":
@@ -76,8 +78,26 @@ class EventsMixin:
             return proc.spec.startretries + 1
         return m.backoff
 
-    def _notify_transition(self, proc: Process, pub: Publish, tries: int) -> None:
-        self.event_hub.notify(
+    def transition(self, proc: Process, pub: Publish, now: float) -> None:
+        """Subscriber: log the machine's line, journal the change, tell the listener pools."""
+        if pub.message:
+            log.log(logging.WARNING if pub.level == "warn" else logging.INFO, "%s", pub.message)
+        tries = self._tries(proc, pub)
+        self.journal.append(
+            Event(
+                "process_state",
+                now,
+                name=proc.name,
+                group=proc.group,
+                from_state=pub.from_state,
+                to_state=pub.to_state,
+                pid=pub.pid,
+                expected=pub.expected,
+                reason=proc.machine.spawn_error if pub.to_state in (S.BACKOFF, S.FATAL) else "",
+                tries=tries,
+            )
+        )
+        self.hub.notify(
             et.process_state(
                 proc.name,
                 proc.group,
@@ -88,7 +108,28 @@ class EventsMixin:
                 tries=tries,
             )
         )
-        self.event_hub.process_changed(proc, pub.to_state)
+        self.hub.process_changed(proc, pub.to_state)
+
+    def health_changed(self, proc: Process, status: Health, output: str) -> None:
+        """A program's health changed: one log line, one journal entry."""
+        unhealthy = status is Health.UNHEALTHY
+        log.log(
+            logging.WARNING if unhealthy else logging.INFO,
+            "health: %s is %s%s",
+            proc.namespec,
+            status.value,
+            f" ({output})" if output and unhealthy else "",
+        )
+        self.journal.append(
+            Event(
+                "health",
+                self.clock(),
+                name=proc.name,
+                group=proc.group,
+                pid=proc.machine.pid,
+                reason=f"{status.value}: {output}" if output else status.value,
+            )
+        )
 
     def announce_running(self) -> None:
         """SUPERVISOR_STATE_CHANGE_RUNNING, once the groups exist and before anything starts."""
@@ -118,14 +159,3 @@ class EventsMixin:
                 data=body,
             )
         )
-
-    def _listener_write(self, proc: Process, data: bytes) -> bool:
-        """Queue an envelope on the listener's stdin (never blocking); False = like EPIPE."""
-        if not proc.machine.pid or proc.stdin_fd is None:
-            return False
-        proc.stdin_buffer += data
-        try:
-            self._flush_stdin(proc)
-        except NoFile:
-            return False
-        return True

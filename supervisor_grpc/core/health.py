@@ -6,20 +6,23 @@ A program with ``healthcheck_*`` is STARTING (health) when it enters RUNNING; a 
 spawned and reaped like any other (the reaper stays the only waiter); TCP/HTTP probes are
 runtime I/O (runtime/probes.py) that the daemon runs on a worker and answers through the inbox.
 
-Loop thread only (the probe functions themselves run on the worker thread).
+Owns: per-program health state and the check pids; its timers live in the core's one
+:class:`~supervisor_grpc.core.deadlines.Deadlines` heap, passed in.
+May import: model, machine, core.process, core.deadlines.
+Threading: loop thread only (the probe functions themselves run on the worker thread).
 """
 
 from __future__ import annotations
 
 import dataclasses
 import functools
-import heapq
-import itertools
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from ..machine import Publish
 from ..model import ExitStatus, Health, HealthKind, HealthSpec, ProcessState, ProgramSpec
+from .deadlines import Deadlines
 from .process import Process
 
 # Keep this much of a check's output, for "why is it unhealthy?" (Docker keeps 4 KiB too).
@@ -57,6 +60,7 @@ class HealthMonitor:
         prober: Prober | None,
         on_change: Callable[[Process, Health], None],
         clock: Callable[[], float],
+        deadlines: Deadlines,
     ) -> None:
         self.clock = clock
         self.spawn_check = spawn_check
@@ -65,8 +69,7 @@ class HealthMonitor:
         self.on_change = on_change
         self.states: dict[Process, HealthState] = {}
         self.check_pids: dict[int, Process] = {}
-        self._heap: list[tuple[float, int, Process]] = []
-        self._seq = itertools.count()
+        self.deadlines = deadlines
 
     def state(self, proc: Process) -> HealthState:
         st = self.states.get(proc)
@@ -79,6 +82,10 @@ class HealthMonitor:
         return st.status if st is not None else Health.NONE
 
     # -- lifecycle --
+
+    def transition(self, proc: Process, pub: Publish, now: float) -> None:
+        """Subscriber: checks begin when a program enters RUNNING and end when it leaves."""
+        self.process_changed(proc, pub.to_state, now)
 
     def process_changed(self, proc: Process, state: ProcessState, now: float) -> None:
         spec = proc.spec.health
@@ -107,36 +114,32 @@ class HealthMonitor:
 
     def _schedule(self, proc: Process, st: HealthState, when: float) -> None:
         st.next_due = when
-        heapq.heappush(self._heap, (when, next(self._seq), proc))
+        self._at(proc, when)
+
+    def _at(self, proc: Process, when: float) -> None:
+        self.deadlines.at(
+            when, functools.partial(self._still_due, proc), functools.partial(self._due, proc)
+        )
 
     # -- timers --
 
-    def next_deadline(self) -> float | None:
-        while self._heap:
-            when, _, proc = self._heap[0]
-            st = self.states.get(proc)
-            if st is not None and when in (st.next_due, st.timeout_at):
-                return when
-            heapq.heappop(self._heap)
-        return None
+    def _still_due(self, proc: Process, when: float) -> bool:
+        st = self.states.get(proc)
+        return st is not None and when in (st.next_due, st.timeout_at)
 
-    def fire_due(self, now: float) -> None:
-        while self._heap and self._heap[0][0] <= now:
-            when, _, proc = heapq.heappop(self._heap)
-            st = self.states.get(proc)
-            if st is None:
-                continue
-            if when == st.timeout_at:
-                self._timed_out(proc, st, now)
-            elif when == st.next_due:
-                st.next_due = None
-                self._run(proc, st, now)
+    def _due(self, proc: Process, when: float, now: float) -> None:
+        st = self.states[proc]
+        if when == st.timeout_at:
+            self._timed_out(proc, st, now)
+        elif when == st.next_due:
+            st.next_due = None
+            self._run(proc, st, now)
 
     def _run(self, proc: Process, st: HealthState, now: float) -> None:
         spec = proc.spec.health
         assert spec is not None
         st.timeout_at = now + spec.timeout
-        heapq.heappush(self._heap, (st.timeout_at, next(self._seq), proc))
+        self._at(proc, st.timeout_at)
         generation = st.generation
         if spec.kind is HealthKind.COMMAND:
             try:

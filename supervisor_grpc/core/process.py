@@ -1,9 +1,14 @@
-"""One supervised process as the core sees it: its machine plus what surrounds it."""
+"""One supervised process as the core sees it: its spec, its machine and its two log channels.
+
+Owns: nothing beyond those (pipes, waiters, health and dependencies are kept by their owners,
+keyed by the Process); ``last_spawn_error`` is set by the Supervisor when a spawn fails.
+May import: model, machine, logstore.
+Threading: loop thread only.
+"""
 
 from __future__ import annotations
 
-from concurrent.futures import Future
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from ..logstore import LogChannel
 from ..machine import ProcessMachine
@@ -16,10 +21,6 @@ class Process:
     machine: ProcessMachine
     stdout: LogChannel
     stderr: LogChannel
-    stdin_fd: int | None = None
-    stdin_buffer: bytearray = field(default_factory=bytearray)
-    start_waiters: list[Future[bool]] = field(default_factory=list)
-    stop_waiters: list[Future[bool]] = field(default_factory=list)
     last_spawn_error: Exception | None = None
 
     @property

@@ -1,44 +1,38 @@
-"""The Supervisor: applies machine effects to the world and keeps the books.
+"""The Supervisor: applies machine effects to the world, and composes the owners of the rest.
 
-Loop thread only. Requests from other threads arrive as inbox jobs that call the public
-methods here; "wait until RUNNING/STOPPED" is a waiter Future completed when the matching
+Owns: applying a machine's effects (spawn, kill, publish) and the one list of what a published
+transition triggers (``_subscribers``); requests that touch several owners (start with
+dependencies, stop after dependents, add/remove a group). The state lives with its owners:
+``table`` (processes, groups, pids), ``deadlines`` (the one timer heap, shared with health),
+``child_pipes``, ``deps``, ``waiters``, ``reload``, ``shutdown`` and ``events`` (journal, hub).
+May import: model, errors, machine, logstore, and the core modules.
+Threading: loop thread only. Requests from other threads arrive as inbox jobs that call the
+public methods here; "wait until RUNNING/STOPPED" is a waiter Future completed when the matching
 transition is published, so the loop never waits for anyone.
 """
 
 from __future__ import annotations
 
 import collections
+import dataclasses
 import functools
-import heapq
-import itertools
 import logging
 import signal
-import time
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from concurrent.futures import Future
-from dataclasses import dataclass
 
 from ..errors import (
-    AbnormalTermination,
-    Failed,
-    NoFile,
-    NoSuchGroup,
-    NoSuchProcess,
-    NotExecutable,
-    NotRunning,
-    NotSupported,
     ShuttingDown,
-    SpawnError,
     SupervisorError,
 )
-from ..logstore import EventJournal, Forwarder, LogChannel
+from ..logstore import EventJournal
 from ..machine import (
+    DependenciesReady,
     Effect,
     Exited,
     Input,
     Kill,
     KillFailed,
-    ProcessMachine,
     Publish,
     Spawn,
     Spawned,
@@ -48,44 +42,37 @@ from ..machine import (
     Tick,
 )
 from ..model import (
-    STOPPED_STATES,
     ConfigDiff,
     DaemonSpec,
     DaemonState,
     Event,
     ExitStatus,
-    GroupKind,
-    GroupSpec,
     Health,
+    ProcessInfo,
     ProcessState,
-    ProgramSpec,
 )
-from .event_bridge import EventsMixin, ObservedJournal
-from .extensions import ExtensionsMixin
+from .childpipes import ChildPipes
+from .deadlines import Deadlines
+from .deps import Dependencies
+from .event_bridge import EventBridge
+from .groups import Groups
 from .health import HealthMonitor
 from .listeners import EventHub
-from .pipes_io import PipesMixin
 from .ports import Clock, Pipes, Reactor, Reaper, Spawner
 from .process import Process
-from .reload import ReloadMixin
+from .reload import Reload
+from .requests import Requests
+from .shutdown import Shutdown
+from .table import ProcessTable
+from .waiters import Waiters
 
 log = logging.getLogger("supgrpc")
 S = ProcessState
-# A second shutdown request escalates to SIGKILL only this long after the first.
-ESCALATE_AFTER_SECONDS = 1.0
 Listener = Callable[[Process, Publish], None]
+Subscriber = Callable[[Process, Publish, float], None]
 
 
-@dataclass
-class ActionOutcome:
-    """What one process made of a request: an error now, or a waiter to resolve later."""
-
-    process: Process
-    error: SupervisorError | None = None
-    waiter: Future[bool] | None = None
-
-
-class Supervisor(PipesMixin, ExtensionsMixin, ReloadMixin, EventsMixin):
+class Supervisor:
     def __init__(
         self,
         spec: DaemonSpec,
@@ -103,101 +90,139 @@ class Supervisor(PipesMixin, ExtensionsMixin, ReloadMixin, EventsMixin):
         ring_bytes: int = 1 << 20,
     ) -> None:
         self.spec = spec
-        self.latest = spec  # the most recently (re)read config; add_group draws from it
         self.clock = clock
         self.spawner = spawner
-        self.reactor = reactor
-        self.pipes = pipes
         self.reaper = reaper
-        self.ring_bytes = ring_bytes
-        self.mood = DaemonState.RUNNING
         self.started_mono = clock()
-        self.groups: dict[str, GroupSpec] = {}
-        self.processes: dict[tuple[str, str], Process] = {}
-        self.by_pid: dict[int, Process] = {}
-        self._fd_owner: dict[int, tuple[Process, LogChannel]] = {}
-        self._child_fds: dict[int, list[int]] = {}  # pid -> its output fds
-        # Listener pools see the journal's group and daemon events as they are recorded.
-        self.event_hub = EventHub(
-            spec.identifier, self._listener_write, time.time, strip=spec.strip_ansi
-        )
-        self.journal: EventJournal[Event] = ObservedJournal(self._journaled)
-        self.event_hub.on_communication = self._record_communication
-        self.listeners: list[Listener] = []
         self.unknown_pid_level = logging.DEBUG
-        self.finished = False
-        self._heap: list[tuple[float, int, Process]] = []
-        self._seq = itertools.count()
-        self._continuations: list[tuple[list[Process], Callable[[], None]]] = []
-        self._pending_updates: set[Future[ConfigDiff]] = set()
-        self._shutdown_level: int | None = None
-        self.exit_code = 0
-        self._shutdown_mono = 0.0
-        self.forwarder: Forwarder | None = None
+        self.listeners: list[Listener] = []
         self.health_listeners: list[Callable[[Process, Health], None]] = []
+        self.table = ProcessTable()
+        self.deadlines = Deadlines()
+        self.events = EventBridge(
+            spec.identifier, strip=spec.strip_ansi, clock=clock, write=self._listener_write
+        )
+        self.journal: EventJournal[Event] = self.events.journal
+        self.event_hub: EventHub = self.events.hub
+        self.child_pipes = ChildPipes(reactor, pipes, self.event_hub, spawner)
         self.health = HealthMonitor(
-            spawn_check=self._spawn_check,
-            kill_check=self._kill_check,
+            spawn_check=self.child_pipes.spawn_check,
+            kill_check=self.child_pipes.kill_check,
             prober=None,
             on_change=self._on_health_change,
             clock=clock,
+            deadlines=self.deadlines,
         )
-        self._waiting: set[Process] = set()
-        self._check_fds: dict[int, int] = {}  # health-check output fd -> check pid
+        self.child_pipes.check_output = self.health.check_output
+        self.dependencies = Dependencies(self.table, self.health)
+        self.waiters = Waiters()
+        self.shutdown = Shutdown(
+            spec,
+            self.table,
+            self.dependencies,
+            spawner=spawner,
+            journal=self.journal,
+            clock=clock,
+            drive=self._drive,
+        )
+        self.reload = Reload(
+            spec,
+            self.table,
+            self.waiters,
+            add_group=self.add_group,
+            remove_group=self.remove_group,
+            drive=self._drive,
+        )
+        self.group_book = Groups(
+            spec,
+            table=self.table,
+            hub=self.event_hub,
+            journal=self.journal,
+            child_pipes=self.child_pipes,
+            health=self.health,
+            dependencies=self.dependencies,
+            waiters=self.waiters,
+            clock=clock,
+            drive=self._drive,
+            ring_bytes=ring_bytes,
+        )
+        self.requests = Requests(
+            spawner=spawner,
+            deps=self.dependencies,
+            waiters=self.waiters,
+            child_pipes=self.child_pipes,
+            check_running=self.shutdown.check_running,
+            drive=self._drive,
+        )
+        self.start_process = self.requests.start
+        self.stop_process = self.requests.stop
+        self.signal_process = self.requests.signal
+        self.send_stdin = self.requests.send_stdin
+        # The read surface other rooms use, each answered by the owner of that state.
+        self.processes = self.table.processes
+        self.groups = self.table.groups
+        self.find = self.table.find
+        self.find_targets = self.table.find_targets
+        self.ordered = self.table.ordered
+        self.order_key = self.table.order_key
+        self.group_priority = self.table.group_priority
+        self.deps = self.dependencies.of
+        self.dependents = self.dependencies.dependents
+        self.bound_dependents = self.dependencies.bound_dependents
+        self.diff = self.reload.diff
+        self.send_remote_comm_event = self.events.send_remote_comm_event
+        self.request_shutdown = self.shutdown.request
+        self.fail_waiters = self.waiters.fail_all
+        # Everything one published transition triggers, in this order.
+        self._subscribers: tuple[Subscriber, ...] = (
+            self.events.transition,  # log line, journal, listener pools
+            self.waiters.transition,  # start/stop futures
+            self.health.transition,  # health checks begin or end
+            self._notify_listeners,  # the daemon's own (main program, front-ends)
+            self._restart_bound,  # restart_with_dependencies
+            self.shutdown.transition,  # critical programs, exit_when
+        )
+
+    # ---- what other rooms read ------------------------------------------------------------
+
+    @property
+    def mood(self) -> DaemonState:
+        return self.shutdown.mood
+
+    @property
+    def exit_code(self) -> int:
+        return self.shutdown.exit_code
+
+    @property
+    def finished(self) -> bool:
+        return self.shutdown.finished
+
+    @property
+    def latest(self) -> DaemonSpec:
+        return self.reload.latest
+
+    @latest.setter
+    def latest(self, spec: DaemonSpec) -> None:
+        self.reload.latest = spec
+
+    def info(self, proc: Process) -> ProcessInfo:
+        return dataclasses.replace(
+            proc.info(),
+            health=self.health.status(proc),
+            health_output=self.health.state(proc).output if proc.spec.health else "",
+            description=self.dependencies.describe_wait(proc) if proc.machine.waiting else "",
+        )
 
     # ---- building ---------------------------------------------------------------------
 
     def add_initial_groups(self) -> None:
         """Create every configured group (opening its log files); nothing starts yet."""
         for group in self.spec.groups:
-            self._add_group(group)
-
-    def _add_group(self, group: GroupSpec) -> None:
-        if group.kind is GroupKind.FCGI_PROGRAM:
-            raise NotSupported(
-                f"[{group.section}]: {group.kind.value} sections are not supported yet"
-            )
-        created: list[Process] = []
-        try:
-            for spec in group.programs:
-                proc = self._make_process(spec)
-                created.append(proc)
-        except OSError as exc:
-            for proc in created:
-                proc.stdout.close()
-                proc.stderr.close()
-            raise Failed(f"[{group.section}]: cannot open log file: {exc}")
-        self.groups[group.name] = group
-        for proc in created:
-            self.processes[(proc.group, proc.name)] = proc
-        self.event_hub.add_group(group, created)
-        self.journal.append(Event("group_added", self.clock(), group=group.name))
-
-    def _make_process(self, spec: ProgramSpec) -> Process:
-        daemon = self.spec
-        channels: list[LogChannel] = []
-        for channel, logspec in (("stdout", spec.stdout), ("stderr", spec.stderr)):
-            ch = LogChannel(
-                spec.name,
-                None if (channel == "stderr" and spec.redirect_stderr) else logspec,
-                childlogdir=daemon.childlogdir,
-                identifier=daemon.identifier,
-                channel=channel,
-                ring_bytes=self.ring_bytes,
-                strip_ansi=daemon.strip_ansi,
-            )
-            try:
-                ch.open()
-            except OSError:
-                for opened in channels:
-                    opened.close()
-                raise
-            channels.append(ch)
-        return Process(spec, ProcessMachine(spec), channels[0], channels[1])
+            self.group_book.add(group)
 
     def autostart(self) -> None:
         """Start every autostart program, lowest priority first (without waiting)."""
-        self.announce_running()
+        self.events.announce_running()
         for proc in self.ordered():
             if (
                 proc.spec.autostart
@@ -208,141 +233,17 @@ class Supervisor(PipesMixin, ExtensionsMixin, ReloadMixin, EventsMixin):
                 # STARTING -> BACKOFF -> FATAL and says why in spawnerr.
                 self._drive(proc, StartRequested())
 
-    # ---- lookup -----------------------------------------------------------------------
+    def add_group(self, name: str) -> None:
+        self.shutdown.check_running()
+        self.group_book.add_named(name, self.reload.latest)
 
-    def group_priority(self, proc: Process) -> int:
-        group = self.groups.get(proc.group)
-        return group.priority if group is not None else proc.spec.priority
+    def remove_group(self, name: str) -> None:
+        self.shutdown.check_running()
+        self.group_book.remove(name)
 
-    def order_key(self, proc: Process) -> tuple[int, int, str, str]:
-        return (self.group_priority(proc), proc.spec.priority, proc.group, proc.name)
-
-    def ordered(self) -> list[Process]:
-        return sorted(self.processes.values(), key=self.order_key)
-
-    def find(self, namespec: str) -> Process:
-        """supervisor's namespec rules, plus a bare process name when it is unambiguous."""
-        if ":" in namespec:
-            group, _, name = namespec.partition(":")
-            proc = self.processes.get((group, name))
-            if proc is None:
-                raise NoSuchProcess(namespec)
-            return proc
-        proc = self.processes.get((namespec, namespec))
-        if proc is not None:
-            return proc
-        matches = [p for (g, n), p in self.processes.items() if n == namespec]
-        if len(matches) == 1:
-            return matches[0]
-        raise NoSuchProcess(namespec)
-
-    def find_targets(self, target: str) -> list[Process]:
-        """``*``/``all``, ``group:*``/``group:``, ``group:name`` or ``name``, in start order."""
-        if target in ("*", "all"):
-            return self.ordered()
-        if target.endswith(":*") or target.endswith(":"):
-            group = target.rsplit(":", 1)[0]
-            if group not in self.groups:
-                raise NoSuchGroup(group)
-            return [p for p in self.ordered() if p.group == group]
-        return [self.find(target)]
-
-    # ---- requests ---------------------------------------------------------------------
-
-    def _check_running(self) -> None:
-        if self.mood is not DaemonState.RUNNING:
-            raise ShuttingDown("supervisor is shutting down")
-
-    def start_process(self, proc: Process) -> ActionOutcome:
-        self._check_running()
-        state = proc.machine.state
-        if state in STOPPED_STATES and state is not S.UNKNOWN:
-            try:
-                self.spawner.check(proc.spec)
-            except (NoFile, NotExecutable) as exc:
-                return ActionOutcome(proc, error=type(exc)(f"{proc.namespec}: {exc}"))
-        try:
-            self._drive(proc, StartRequested())
-        except SupervisorError as exc:
-            return ActionOutcome(proc, error=exc)
-        self._start_dependencies(proc, {proc})
-        waiter: Future[bool] = Future()
-        self._settle_start_waiter(proc, waiter)
-        return ActionOutcome(proc, waiter=waiter)
-
-    def _start_dependencies(self, proc: Process, seen: set[Process]) -> None:
-        """A program cannot run without its dependencies: start those that are stopped."""
-        for dep in self.deps(proc):
-            if dep in seen:
-                continue
-            seen.add(dep)
-            if dep.machine.state in (S.STOPPED, S.EXITED, S.FATAL):
-                try:
-                    self._drive(dep, StartRequested())
-                except SupervisorError as exc:
-                    log.warning("cannot start %s for %s: %s", dep.namespec, proc.namespec, exc)
-            self._start_dependencies(dep, seen)
-
-    def _settle_start_waiter(self, proc: Process, waiter: Future[bool]) -> None:
-        state = proc.machine.state
-        if state is S.RUNNING:
-            waiter.set_result(True)
-        elif state in (S.BACKOFF, S.FATAL):
-            waiter.set_exception(SpawnError(f"{proc.namespec}: {proc.machine.spawn_error}"))
-        else:
-            proc.start_waiters.append(waiter)
-
-    def stop_process(self, proc: Process) -> ActionOutcome:
-        """Stop ``proc``; running dependents are stopped first, and ``proc`` once they are."""
-        self._check_running()
-        m = proc.machine
-        stoppable = m.state in (S.RUNNING, S.STARTING, S.BACKOFF) or (
-            m.state is S.STOPPING and m.start_after_stop
-        )
-        if not stoppable:
-            return ActionOutcome(proc, error=NotRunning(proc.namespec))
-        running_dependents = self._stop_dependents(proc, {proc})
-        waiter: Future[bool] = Future()
-        proc.stop_waiters.append(waiter)
-        if running_dependents:
-            self._continuations.append((running_dependents, lambda: self._stop_now(proc)))
-        else:
-            self._stop_now(proc)
-        return ActionOutcome(proc, waiter=waiter)
-
-    def _stop_now(self, proc: Process) -> None:
-        try:
-            self._drive(proc, StopRequested())
-        except SupervisorError:
-            pass  # it stopped on its own meanwhile
-        if proc.machine.state in STOPPED_STATES:
-            self._resolve_waiters(proc, proc.machine.state)
-
-    def _stop_dependents(self, proc: Process, seen: set[Process]) -> list[Process]:
-        """Stop what depends on ``proc`` (deepest first); return those not yet stopped."""
-        pending: list[Process] = []
-        for dependent in self.dependents(proc):
-            if dependent in seen or dependent.machine.state in STOPPED_STATES:
-                continue
-            seen.add(dependent)
-            deeper = self._stop_dependents(dependent, seen)
-            if deeper:
-                self._continuations.append((deeper, functools.partial(self._stop_now, dependent)))
-            elif dependent.machine.state is not S.STOPPING:
-                self._stop_now(dependent)
-            pending.append(dependent)
-            pending.extend(deeper)
-        return pending
-
-    def signal_process(self, proc: Process, signum: int) -> None:
-        self._check_running()
-        m = proc.machine
-        if m.state not in (S.RUNNING, S.STARTING, S.STOPPING) or not m.pid:
-            raise NotRunning(proc.namespec)
-        try:
-            self.spawner.kill(m.pid, signum, False, False)
-        except OSError as exc:
-            raise Failed(f"{proc.namespec}: {exc}")
+    def update(self, names: Collection[str] | None = None) -> Future[ConfigDiff]:
+        self.shutdown.check_running()
+        return self.reload.update(names)
 
     # ---- the loop's entry points -----------------------------------------------------------
 
@@ -350,57 +251,35 @@ class Supervisor(PipesMixin, ExtensionsMixin, ReloadMixin, EventsMixin):
         """Once per loop iteration: reap, fire due deadlines, advance shutdown/updates."""
         for pid, status in self.reaper():
             self._on_reaped(pid, status, now)
-        while self._heap and self._heap[0][0] <= now:
-            due, _, proc = heapq.heappop(self._heap)
-            if proc.machine.deadline == due and self._is_live(proc):
-                self._drive(proc, Tick(), now)
-        self.health.fire_due(now)
-        if self._waiting:
-            self._release_waiting()
-        if self._continuations:
-            self._run_continuations()
-        if self.mood is DaemonState.SHUTDOWN:
-            self._advance_shutdown()
+        self.deadlines.fire_due(now)
+        for proc in self.dependencies.releasable():
+            self._drive(proc, DependenciesReady())
+        self.waiters.run_ready()
+        self.shutdown.advance()
         self.event_hub.fire_ticks()
         self.event_hub.dispatch()
-        deadline: float | None = self.event_hub.next_tick(now)
-        while self._heap:
-            first, _, head = self._heap[0]
-            if head.machine.deadline == first and self._is_live(head):
-                deadline = first if deadline is None else min(deadline, first)
-                break
-            heapq.heappop(self._heap)
-        health_due = self.health.next_deadline()
-        if health_due is not None and (deadline is None or health_due < deadline):
-            deadline = health_due
+        deadline = self.event_hub.next_tick(now)
+        due = self.deadlines.next_due()
+        if due is not None and (deadline is None or due < deadline):
+            deadline = due
         return deadline
-
-    def _is_live(self, proc: Process) -> bool:
-        return self.processes.get((proc.group, proc.name)) is proc
 
     def _on_reaped(self, pid: int, status: ExitStatus, now: float) -> None:
         self.spawner.release(pid, status)
         if pid in self.health.check_pids:
-            for fd in [fd for fd, owner in self._check_fds.items() if owner == pid]:
-                self._on_check_readable(fd, until_eof=True)
+            self.child_pipes.check_exited(pid)
             self.health.check_exited(pid, status, now)
             return
-        proc = self.by_pid.pop(pid, None)
+        proc = self.table.by_pid.pop(pid, None)
         if proc is None:
             # An orphan we inherited as PID 1 / subreaper: by far the commonest reap in a
             # container, so nothing is formatted unless the level is on.
-            if log.isEnabledFor(self.unknown_pid_level):
+            level = self.unknown_pid_level
+            if log.isEnabledFor(level):
                 # tini's wording (-w), so what watches tini's logs finds the same line.
-                log.log(
-                    self.unknown_pid_level,
-                    "Reaped zombie process with pid=%d (%s)",
-                    pid,
-                    status.describe(),
-                )
+                log.log(level, "Reaped zombie process with pid=%d (%s)", pid, status.describe())
             return
-        for fd in self._child_fds.pop(pid, []):
-            self._drain(fd)
-        self._close_stdin(proc)
+        self.child_pipes.child_exited(pid, proc)
         self._drive(proc, Exited(status), now)
 
     # ---- effects ----------------------------------------------------------------------
@@ -409,7 +288,7 @@ class Supervisor(PipesMixin, ExtensionsMixin, ReloadMixin, EventsMixin):
         """Feed one input, then carry out effects until none remain (h11's fixed point)."""
         now = self.clock() if now is None else now
         if proc.spec.depends_on:
-            proc.machine.deps_ready = self.deps_ready(proc)
+            proc.machine.deps_ready = self.dependencies.all_ready(proc)
         pending: collections.deque[Effect] = collections.deque(proc.machine.handle(event, now))
         while pending:
             effect = pending.popleft()
@@ -421,10 +300,19 @@ class Supervisor(PipesMixin, ExtensionsMixin, ReloadMixin, EventsMixin):
                 pending.extend(self._kill(proc, effect, now))
         deadline = proc.machine.deadline
         if deadline is not None:
-            heapq.heappush(self._heap, (deadline, next(self._seq), proc))
-        if proc.machine.waiting and proc not in self._waiting:
-            self._waiting.add(proc)
+            self.deadlines.at(
+                deadline,
+                functools.partial(self._machine_due, proc),
+                functools.partial(self._tick, proc),
+            )
+        if proc.machine.waiting and self.dependencies.hold(proc):
             log.info("waiting: %s %s", proc.namespec, self.info(proc).description)
+
+    def _machine_due(self, proc: Process, when: float) -> bool:
+        return proc.machine.deadline == when and self.table.is_live(proc)
+
+    def _tick(self, proc: Process, _when: float, now: float) -> None:
+        self._drive(proc, Tick(), now)
 
     def _spawn(self, proc: Process, now: float) -> list[Effect]:
         try:
@@ -434,18 +322,8 @@ class Supervisor(PipesMixin, ExtensionsMixin, ReloadMixin, EventsMixin):
             # The machine's BACKOFF Publish carries supervisor's one "spawnerr: ..." line.
             return proc.machine.handle(SpawnFailed(str(exc)), now)
         proc.last_spawn_error = None
-        self.by_pid[child.pid] = proc
-        pairs = [
-            (fd, channel)
-            for fd, channel in ((child.stdout_fd, proc.stdout), (child.stderr_fd, proc.stderr))
-            if fd is not None
-        ]
-        self._child_fds[child.pid] = [fd for fd, _ in pairs]
-        for fd, channel in pairs:
-            self._fd_owner[fd] = (proc, channel)
-            self.reactor.add_reader(fd, self.on_readable)
-        proc.stdin_fd = child.stdin_fd
-        proc.stdin_buffer.clear()
+        self.table.by_pid[child.pid] = proc
+        self.child_pipes.attach(proc, child)
         log.info("spawned: '%s' with pid %d", proc.name, child.pid)
         return proc.machine.handle(Spawned(child.pid), now)
 
@@ -460,157 +338,40 @@ class Supervisor(PipesMixin, ExtensionsMixin, ReloadMixin, EventsMixin):
         return []
 
     def _publish(self, proc: Process, pub: Publish, now: float) -> None:
-        if pub.message:
-            log.log(logging.WARNING if pub.level == "warn" else logging.INFO, "%s", pub.message)
-        tries = self._tries(proc, pub)
-        self.journal.append(
-            Event(
-                "process_state",
-                now,
-                name=proc.name,
-                group=proc.group,
-                from_state=pub.from_state,
-                to_state=pub.to_state,
-                pid=pub.pid,
-                expected=pub.expected,
-                reason=proc.machine.spawn_error if pub.to_state in (S.BACKOFF, S.FATAL) else "",
-                tries=tries,
-            )
-        )
-        self._notify_transition(proc, pub, tries)
-        self._resolve_waiters(proc, pub.to_state)
-        self.health.process_changed(proc, pub.to_state, now)
+        for subscriber in self._subscribers:
+            subscriber(proc, pub, now)
+
+    def _notify_listeners(self, proc: Process, pub: Publish, _now: float) -> None:
         for listener in self.listeners:
             listener(proc, pub)
-        if pub.from_state is S.RUNNING and self.mood is DaemonState.RUNNING:
-            self._restart_dependents(proc)
-        if self.mood is DaemonState.RUNNING:
-            self._check_end(proc, pub)
 
-    def _resolve_waiters(self, proc: Process, state: ProcessState) -> None:
-        if proc.start_waiters and state is not S.STARTING:
-            waiters, proc.start_waiters = proc.start_waiters, []
-            for waiter in waiters:
-                if waiter.done():
-                    continue
-                if state is S.RUNNING:
-                    waiter.set_result(True)
-                elif state in (S.BACKOFF, S.FATAL):
-                    waiter.set_exception(SpawnError(f"{proc.namespec}: {proc.machine.spawn_error}"))
-                elif state is S.STOPPING or proc.machine.state in (S.STARTING, S.RUNNING):
-                    # A restart in progress (stop, then the pending start): keep waiting for
-                    # the transition that the new attempt publishes.
-                    proc.start_waiters.append(waiter)
-                else:
-                    waiter.set_exception(AbnormalTermination(proc.namespec))
-        if proc.stop_waiters and state in STOPPED_STATES:
-            waiters, proc.stop_waiters = proc.stop_waiters, []
-            for waiter in waiters:
-                if not waiter.done():
-                    waiter.set_result(True)
-
-    # ---- shutdown ---------------------------------------------------------------------
-
-    def request_shutdown(
-        self, reason: str, exit_code: int | None = None, *, level: int = logging.WARNING
-    ) -> None:
-        """Stop everything in reverse priority order, then let the loop finish.
-
-        A second request while already shutting down SIGKILLs what is still stopping, as
-        uvicorn treats a second Ctrl-C, but only from ESCALATE_AFTER_SECONDS on: one signal is
-        often delivered twice at once (GNU timeout, for one, signals us and our process
-        group), and that must not cut an orderly stop short. ``level`` is the log level of
-        ``reason`` (supervisor logs exit requests as warnings; an expected end, such as
-        single-command mode's command exiting, is not one).
-        """
-        if self.mood is DaemonState.SHUTDOWN:
-            if self.clock() - self._shutdown_mono < ESCALATE_AFTER_SECONDS:
-                log.info("%s: already shutting down", reason)
-                return
-            log.warning("%s: killing remaining programs", reason)
-            for proc in self.processes.values():
-                m = proc.machine
-                if m.pid and m.state is S.STOPPING:
-                    self.spawner.kill(
-                        m.pid, signal.SIGKILL, proc.spec.killasgroup, proc.spec.killtree
-                    )
+    def _restart_bound(self, dep: Process, pub: Publish, _now: float) -> None:
+        """``restart_with_dependencies``: a dependency left RUNNING, so its dependents go
+        down now and come back once it is ready again."""
+        if pub.from_state is not S.RUNNING or self.mood is not DaemonState.RUNNING:
             return
-        log.log(level, "%s", reason)
-        if exit_code is not None:
-            self.exit_code = exit_code
-        self.mood = DaemonState.SHUTDOWN
-        self._shutdown_mono = self.clock()
-        self.journal.append(
-            Event("daemon_state", self.clock(), daemon_state=DaemonState.SHUTDOWN, reason=reason)
-        )
-        for proc in self.processes.values():
-            proc.machine.restart_allowed = False
-        self._advance_shutdown()
-
-    def _advance_shutdown(self) -> None:
-        """Stop the next priority level, and keep going while stops complete at once.
-
-        A program held by a dependency (or already stopped) stops synchronously, with no exit
-        or deadline to wake the loop afterwards; so one call must carry the shutdown as far
-        as it can go now, or an init whose last programs were all held sleeps forever.
-        """
-        while True:
-            unstopped = [
-                p for p in self.processes.values() if p.machine.state not in STOPPED_STATES
-            ]
-            if not unstopped:
-                self.finished = True
-                return
-            if not self._stop_next_level(unstopped):
-                return
-
-    def _stop_next_level(self, unstopped: list[Process]) -> bool:
-        """Ask the next level to stop; True when all of it stopped at once (go on)."""
-        # A program stops only once everything that depends on it has stopped; among those
-        # that may stop, the highest priority goes first, equal priorities together.
-        stoppable = [
-            p
-            for p in unstopped
-            if all(d.machine.state in STOPPED_STATES for d in self.dependents(p))
-        ] or unstopped
-        level = max(self.group_priority(p) for p in stoppable)
-        waiting = []
-        for proc in stoppable:
-            if self.group_priority(proc) != level:
-                continue
-            if proc.machine.state in (S.RUNNING, S.STARTING, S.BACKOFF):
+        for proc in self.dependencies.restart_lane(dep):
+            if self.dependencies.restarts_now(proc):
+                log.info("restarting %s: its dependency %s restarted", proc.namespec, dep.namespec)
                 self._drive(proc, StopRequested())
-            if proc.machine.state not in STOPPED_STATES:
-                waiting.append(proc.namespec)
-        if waiting and self._shutdown_level != level:
-            self._shutdown_level = level
-            log.info("waiting for %s to die", ", ".join(sorted(waiting)))
-        return not waiting
+                self._drive(proc, StartRequested())
 
-    def fail_waiters(self, error: SupervisorError) -> None:
-        """Fail every start/stop waiter and update still pending (the loop is ending)."""
-        self._fail_pending_updates(error)
-        for proc in self.processes.values():
-            waiters = [*proc.start_waiters, *proc.stop_waiters]
-            proc.start_waiters, proc.stop_waiters = [], []
-            for waiter in waiters:
-                if not waiter.done():
-                    waiter.set_exception(error)
+    def _on_health_change(self, proc: Process, status: Health) -> None:
+        self.events.health_changed(proc, status, self.health.state(proc).output)
+        for listener in self.health_listeners:
+            listener(proc, status)
+        spec = proc.spec.health
+        if spec is None or spec.unhealthy_action != "restart" or status is not Health.UNHEALTHY:
+            return
+        if self.mood is DaemonState.RUNNING and proc.machine.state is S.RUNNING:
+            log.warning("restarting %s: unhealthy", proc.namespec)
+            self._drive(proc, StopRequested())
+            self._drive(proc, StartRequested())
 
-    def _forget_process(self, proc: Process) -> None:
-        """Drop a removed group's process: pipes, stdin, log files, health state."""
-        del self.processes[(proc.group, proc.name)]
-        for fd, (owner, _) in list(self._fd_owner.items()):
-            if owner is proc:
-                self._close_output(fd)
-        self._close_stdin(proc)
-        self.health.forget(proc)
-        self.event_hub.forget_process(proc)
-        self._waiting.discard(proc)
-        proc.stdout.close()
-        proc.stderr.close()
+    def _listener_write(self, proc: Process, data: bytes) -> bool:
+        return self.child_pipes.listener_write(proc, data)
 
-    # ---- logs -------------------------------------------------------------------------
+    # ---- logs and the end ---------------------------------------------------------------
 
     def reopen_logs(self) -> None:
         for proc in self.processes.values():
@@ -620,8 +381,7 @@ class Supervisor(PipesMixin, ExtensionsMixin, ReloadMixin, EventsMixin):
     def drain_outputs(self) -> None:
         """Read what is waiting in every program pipe, without waiting (the final sweep
         keeps reading what orphans still write to the pipes they inherited)."""
-        for fd in list(self._fd_owner):
-            self._drain(fd)
+        self.child_pipes.drain_all()
 
     def close(self) -> None:
         """Resolve every waiter, then close every pipe and log file (after the loop ended).
@@ -629,17 +389,9 @@ class Supervisor(PipesMixin, ExtensionsMixin, ReloadMixin, EventsMixin):
         Nothing will publish a transition or run a continuation again, so a Future still
         pending here would leave its caller (an RPC thread) waiting forever.
         """
-        self.fail_waiters(ShuttingDown("supervisor is shutting down"))
-        for fd in list(self._fd_owner):
-            self._drain(fd)
-            if fd in self._fd_owner:
-                self._close_output(fd)
+        self.waiters.fail_all(ShuttingDown("supervisor is shutting down"))
+        self.child_pipes.close_all()
         for proc in self.processes.values():
-            self._close_stdin(proc)
             proc.stdout.close()
             proc.stderr.close()
-        for fd in list(self._check_fds):
-            self.reactor.remove(fd)
-            self.pipes.close(fd)
-        self._check_fds.clear()
         self.journal.close()

@@ -1,4 +1,11 @@
-"""The running daemon: builds every part from a DaemonSpec and runs the loop to the end."""
+"""The running daemon: builds every part from a DaemonSpec and runs the loop to the end.
+
+Owns: the App's run (open the main log, wire core/control/front-ends, run the loop, tear
+down), the signal policy while it runs, and the main program's exit status. Building the
+spec is daemon/specs.py; the small adapters between rooms are daemon/wiring.py.
+May import: everything below daemon.
+Threading: main thread (which runs the loop); front-ends run their own threads.
+"""
 
 from __future__ import annotations
 
@@ -7,10 +14,8 @@ import dataclasses
 import functools
 import logging
 import os
-import shlex
 import signal
 import sys
-from collections.abc import Callable
 from typing import Any
 
 from .. import config
@@ -20,113 +25,22 @@ from ..errors import ConfigError, NoFile, NotExecutable, ShuttingDown, Superviso
 from ..logstore import Forwarder, LogChannel, MainLogHandler, cleanup_auto_logs, level_number
 from ..machine import Publish
 from ..model import (
-    AutoRestart,
     DaemonSpec,
     DaemonState,
-    GroupKind,
-    GroupSpec,
-    HealthSpec,
     LogSpec,
     ProcessState,
-    ProgramSpec,
 )
-from ..runtime import probes, reaper, signals
+from ..runtime import reaper, signals
 from ..runtime.inbox import Inbox
 from ..runtime.loop import Loop
 from ..runtime.pipes import Pipes
 from ..runtime.spawner import Spawner
-from . import host
+from . import host, specs, wiring
 from .args import Options, loglevel_for_verbosity
 
 log = logging.getLogger("supgrpc")
-MAIN_NAME = "main"
+MAIN_NAME = specs.MAIN_NAME
 S = ProcessState
-
-
-def _check_supported(spec: DaemonSpec) -> None:
-    """Refuse, by name, what is parsed but not implemented yet (never a silent ignore)."""
-    for group in spec.groups:
-        if group.kind is GroupKind.FCGI_PROGRAM:
-            raise ConfigError(
-                f"{group.kind.value} sections are not supported yet",
-                file=spec.config_file,
-                section=group.section,
-            )
-        for program in group.programs:
-            for channel, logspec in (("stdout", program.stdout), ("stderr", program.stderr)):
-                for key, used in (("syslog", logspec.syslog),):
-                    if used:
-                        raise ConfigError(
-                            f"{channel}_{key} is not supported yet",
-                            file=spec.config_file,
-                            section=program.section,
-                            key=f"{channel}_{key}",
-                        )
-    if spec.logfile == "syslog":
-        raise ConfigError(
-            "logfile=syslog is not supported yet",
-            file=spec.config_file,
-            section="supervisord",
-            key="logfile",
-        )
-
-
-def _single_command_spec(command: list[str], taken: set[str]) -> GroupSpec:
-    name = MAIN_NAME if MAIN_NAME not in taken else "main-command"
-    program = ProgramSpec(
-        name=name,
-        group=name,
-        program_name=name,
-        command=shlex.join(command),
-        priority=1000,
-        startsecs=0,
-        startretries=0,
-        autorestart=AutoRestart.NEVER,
-        # Every ending is passed through (tini): none is "unexpected", signal deaths (-1)
-        # included, so a normal run adds no warning to CMD's stderr.
-        exitcodes=frozenset(range(-1, 256)),
-        stdout=LogSpec(path=None),
-        stderr=LogSpec(path=None),
-        inherit_stdio=True,
-        section="command line",
-    )
-    return GroupSpec(name=name, priority=1000, programs=(program,), section="command line")
-
-
-def _apply_overrides(spec: DaemonSpec, opts: Options) -> DaemonSpec:
-    from ..config import datatypes as dt
-
-    changes: dict[str, Any] = {}
-    try:
-        for key, convert in (
-            ("logfile", str),
-            ("logfile_maxbytes", dt.byte_size),
-            ("logfile_backups", int),
-            ("pidfile", str),
-            ("identifier", str),
-            ("childlogdir", str),
-            ("minfds", int),
-            ("minprocs", int),
-            ("user", str),
-            ("directory", str),
-        ):
-            value = getattr(opts, key)
-            if value is not None:
-                changes[key] = convert(value)
-        if opts.umask is not None:
-            changes["umask"] = int(opts.umask, 8)
-        if opts.loglevel is not None:
-            level_number(opts.loglevel)
-            changes["loglevel"] = opts.loglevel.lower()
-    except (ValueError, SupervisorError) as exc:
-        raise ConfigError(f"bad command-line value: {exc}")
-    if opts.silent:
-        changes["silent"] = True
-    if opts.nocleanup:
-        changes["nocleanup"] = True
-    if opts.strip_ansi:
-        changes["strip_ansi"] = True
-    return dataclasses.replace(spec, **changes)
 
 
 class App:
@@ -154,13 +68,13 @@ class App:
         else:
             spec = DaemonSpec(logfile=None, loglevel="warn", nocleanup=True)
         if opts.command:
-            group = _single_command_spec(opts.command, {g.name for g in spec.groups})
+            group = specs.single_command_spec(opts.command, {g.name for g in spec.groups})
             spec = dataclasses.replace(spec, groups=(*spec.groups, group))
-        spec = _apply_overrides(spec, opts)
+        spec = specs.apply_overrides(spec, opts)
         if path is None:
             verbosity = loglevel_for_verbosity(opts.verbosity)
             spec = dataclasses.replace(spec, loglevel=opts.loglevel or verbosity)
-        _check_supported(spec)
+        specs.check_supported(spec)
         return cls(opts, spec, path)
 
     def load_config(self) -> DaemonSpec:
@@ -169,8 +83,10 @@ class App:
             return self.spec
         spec = config.load(self.config_path)
         main = [g for g in self.spec.groups if g.section == "command line"]
-        spec = _apply_overrides(dataclasses.replace(spec, groups=(*spec.groups, *main)), self.opts)
-        _check_supported(spec)
+        spec = specs.apply_overrides(
+            dataclasses.replace(spec, groups=(*spec.groups, *main)), self.opts
+        )
+        specs.check_supported(spec)
         return spec
 
     # -- the checklist --
@@ -249,7 +165,7 @@ class App:
         to_terminal = spec.logfile in ("/dev/stdout", "/dev/stderr")
         echo = None
         if not spec.silent and not to_terminal:
-            echo = _EchoStream(self._stdio, "stderr" if self.single_only else "stdout")
+            echo = wiring.EchoStream(self._stdio, "stderr" if self.single_only else "stdout")
         handler = MainLogHandler(channel, echo_stream=echo, json_lines=spec.log_format == "json")
         root = logging.getLogger()
         root.handlers[:] = [handler]
@@ -288,9 +204,9 @@ class App:
             loop.add_reader(signal_fd, lambda _fd: self._on_signals(intake.read()))
         core.listeners.append(self._on_transition)
         offload_pool = concurrent.futures.ThreadPoolExecutor(2, thread_name_prefix="supgrpc-probe")
-        core.health.prober = functools.partial(_probe_on_worker, offload_pool, inbox)
+        core.health.prober = functools.partial(wiring.probe_on_worker, offload_pool, inbox)
         if spec.forward_output != "off":
-            core.forwarder = self._stdio
+            core.child_pipes.forwarder = self._stdio
         # 7. Groups (log files open now, so a bad path fails before anything starts).
         core.add_initial_groups()
         # 8. Front-ends: they only ever talk to `control`.
@@ -356,7 +272,7 @@ class App:
             started.append(frontend)
             listener = getattr(frontend, "process_changed", None)
             if listener is not None:
-                core.listeners.append(functools.partial(_notify_frontend, listener))
+                core.listeners.append(functools.partial(wiring.notify_frontend, listener))
         return started
 
     # -- signals and the main program --
@@ -430,7 +346,9 @@ class App:
             and proc.spec.inherit_stdio
             and not self.spawner.children_take_foreground
         ):
-            _give_terminal_to(pub.pid)  # no glibc posix_spawn here: late, but better than none
+            wiring.give_terminal_to(
+                pub.pid
+            )  # no glibc posix_spawn here: late, but better than none
         if self.core.mood is not DaemonState.RUNNING:
             return
         if pub.to_state not in (S.EXITED, S.FATAL, S.STOPPED):
@@ -456,62 +374,3 @@ class App:
         status = m.exit_status
         code = status.shell_code if status is not None else 1
         return 0 if code in self.opts.remap_exit else code
-
-
-class _EchoStream:
-    """A text stream for the log handler's echo that queues into the bounded writer."""
-
-    def __init__(self, writer: Forwarder, stream: str) -> None:
-        self.writer = writer
-        self.stream = stream
-
-    def write(self, text: str) -> int:
-        self.writer.write_raw(self.stream, text.encode("utf-8", "backslashreplace"))
-        return len(text)
-
-    def flush(self) -> None:
-        pass
-
-
-def _probe_on_worker(
-    pool: concurrent.futures.ThreadPoolExecutor,
-    inbox: Inbox,
-    spec: HealthSpec,
-    done: Callable[[tuple[bool, str]], None],
-) -> None:
-    """Run a network health probe on a worker; hand its result back to the loop."""
-
-    def finished(fut: concurrent.futures.Future[tuple[bool, str]]) -> None:
-        try:
-            result = fut.result()
-        except Exception as exc:  # a probe that blew up is a failed probe
-            result = (False, f"probe error: {exc}")
-        try:
-            inbox.submit(lambda: done(result))
-        except SupervisorError:
-            pass  # shutting down: nobody needs the answer
-
-    try:
-        pool.submit(probes.probe, spec).add_done_callback(finished)
-    except RuntimeError:
-        pass  # pool already shut down
-
-
-def _notify_frontend(
-    listener: Callable[[str, ProcessState], None], proc: Process, pub: Publish
-) -> None:
-    listener(proc.namespec, pub.to_state)
-
-
-def _give_terminal_to(pid: int) -> None:
-    """Make the child's process group the terminal's foreground, so Ctrl-C reaches it (tini)."""
-    try:
-        if not os.isatty(0):
-            return
-        previous = signal.signal(signal.SIGTTOU, signal.SIG_IGN)
-        try:
-            os.tcsetpgrp(0, pid)
-        finally:
-            signal.signal(signal.SIGTTOU, previous)
-    except OSError:
-        pass

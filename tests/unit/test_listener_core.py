@@ -19,9 +19,9 @@ def listener(name: str, events: tuple[str, ...], **kw: object) -> GroupSpec:
 
 def fds(rt: FakeRuntime, core: Supervisor, name: str) -> tuple[int, int]:
     """(stdin, stdout) of the current process ``name``."""
-    proc = core.find(name)
-    assert proc.stdin_fd is not None
-    return proc.stdin_fd, proc.stdin_fd + 1
+    fd = core.child_pipes.stdin_fd(core.find(name))
+    assert fd is not None
+    return fd, fd + 1
 
 
 def say(rt: FakeRuntime, core: Supervisor, name: str, data: bytes) -> None:
