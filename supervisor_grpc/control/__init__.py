@@ -30,6 +30,7 @@ from ..errors import (
     Failed,
     NoSuchProcess,
     SupervisorError,
+    Timeout,
 )
 from ..logstore import EventJournal, LogChannel, MainLogHandler
 from ..model import (
@@ -43,6 +44,7 @@ from ..model import (
     ProcessState,
 )
 from ..runtime.inbox import Inbox
+from .restart import Restart
 from .values import (
     GLOB_CHARS,
     ActionResult,
@@ -239,6 +241,12 @@ class Control:
             return out
 
         outcomes = yield from self.job(job, self._remaining(deadline))
+        return (yield from self._settle(outcomes, wait, deadline))
+
+    def _settle(
+        self, outcomes: list[ActionOutcome], wait: bool, deadline: float | None
+    ) -> Plan[list[ActionResult]]:
+        """Each outcome as an ActionResult, waiting for its waiter when ``wait`` (or done)."""
         results = []
         for o in outcomes:
             error = o.error
@@ -289,26 +297,21 @@ class Control:
     def plan_restart(
         self, target: str, *, wait: bool = True, timeout: float | None = None
     ) -> Plan[list[ActionResult]]:
-        """Stop what runs of ``target`` (waiting), then start all of it."""
+        """Stop what runs of ``target`` (waiting), then start all of it: ONE loop job
+        (``control.restart``), then the waits on the Futures the core completes."""
         deadline = self._deadline(timeout)
-
-        def bound() -> list[str]:
-            procs = self._core.find_targets(target)
-            return [p.namespec for p in self._core.bound_dependents(procs)]
-
-        # Dependents with restart_with_dependencies go down with the stop; bring them back.
-        dependents = yield from self.job(bound)
-        stopped = yield from self.plan_stop(target, wait=True, timeout=self._remaining(deadline))
-        failures = {
-            r.namespec: r for r in stopped if r.error is not None and r.error.code != "NOT_RUNNING"
-        }
-        started = yield from self.plan_start(target, wait=wait, timeout=self._remaining(deadline))
-        for namespec in dependents:
-            try:
-                yield from self.plan_start(namespec, wait=False)
-            except SupervisorError:
-                pass  # removed or shutting down meanwhile: nothing to bring back
-        return [failures.get(r.namespec, r) for r in started]
+        restart = yield from self.job(
+            lambda: Restart(self._core, target, wait, self._inbox.submit).begin(),
+            self._remaining(deadline),
+        )
+        try:
+            outcomes = yield Wait(restart.done, self._remaining(deadline), "restart timed out")
+        except Timeout:
+            return [
+                ActionResult(p.name, p.group, Timeout(f"{p.namespec}: timed out"))
+                for p in restart.procs
+            ]
+        return (yield from self._settle(outcomes, wait, deadline))
 
     def restart(
         self, target: str, *, wait: bool = True, timeout: float | None = None
