@@ -218,7 +218,7 @@ def event(control: Control, seq: int, ev: Event) -> pb.WatchEventsResponse:
     when = timestamp(control.wall_time(ev.time_mono))
     if when is not None:
         msg.time.CopyFrom(when)
-    namespec = ev.name if ev.group == ev.name else f"{ev.group}:{ev.name}"
+    namespec = ev.namespec
     if ev.kind == "process_state":
         msg.process_state.CopyFrom(
             pb.ProcessStateChanged(
