@@ -1,9 +1,9 @@
 """The one thread-safe control API that the gRPC service and the XML-RPC shim share.
 
 Owns: turning a caller's request into inbox jobs for the loop, waiting (off the loop) for the
-waiters the core hands back, deadlines -> ``Timeout``, priority-ordered group operations, and
-supervisor's human descriptions of process state.
-May import: core (through the inbox), logstore readers, model, errors, config.
+waiters the core hands back, deadlines -> ``Timeout``, priority-ordered group operations.
+How results are shown (wall times, supervisor's descriptions) is ``frontends.presentation``'s.
+May import: core (through the inbox), logstore readers, model, errors, config, runtime.inbox.
 Threading: any thread. Nothing here touches core state directly: every read or change of it
 runs as a job on the loop thread.
 
@@ -77,8 +77,9 @@ class Control:
         self._inbox = inbox
         self._core = core
         self._load_config = load_config
-        self._clock = clock
-        self._wall = wall
+        # The daemon's clocks, for the front-ends' presentation (frontends.presentation).
+        self.clock = clock
+        self.wall = wall
         # Immutable after start: safe to hand to reader threads directly.
         self.journal: EventJournal[Event] = core.journal
         self.main_log: LogChannel | None = None
@@ -502,35 +503,3 @@ class Control:
 
     def shutdown(self) -> None:
         run_sync(self.plan_shutdown(), self.closing)
-
-    # ---- presentation shared by both front-ends -----------------------------------------
-
-    def wall_time(self, t_mono: float | None) -> float:
-        if t_mono is None:
-            return 0.0
-        return self._wall() - (self._clock() - t_mono)
-
-    def describe(self, info: ProcessInfo) -> str:
-        """supervisor's ``description``: what ``supervisorctl status`` prints after the state."""
-        state = info.state
-        if info.description:
-            return info.description
-        if state is S.RUNNING and info.start_mono is not None:
-            seconds = int(max(0.0, self._clock() - info.start_mono))
-            hours, rest = divmod(seconds, 3600)
-            minutes, secs = divmod(rest, 60)
-            days, hours = divmod(hours, 24)
-            uptime = f"{hours}:{minutes:02d}:{secs:02d}"
-            if days:
-                uptime = f"{days} day{'s' if days != 1 else ''}, {uptime}"
-            return f"pid {info.pid}, uptime {uptime}"
-        if state in (S.FATAL, S.BACKOFF):
-            return info.spawn_error or f'unknown error (try "tail {info.name}")'
-        if state in (S.STOPPED, S.EXITED):
-            if info.start_mono is None:
-                return "Not started"
-            stop = self.wall_time(info.stop_mono if info.stop_mono is not None else None)
-            if not stop:
-                return "Not started"
-            return time.strftime("%b %d %I:%M %p", time.localtime(stop))
-        return ""

@@ -34,7 +34,7 @@ from grpc_health.v1._async import HealthServicer
 from ...control import Control
 from ...errors import SupervisorError
 from ...model import DaemonState, Event, Health, ProcessInfo, ProcessState
-from .convert import health_of_event
+from ..presentation import health_of_event
 
 log = logging.getLogger(__name__)
 
