@@ -15,19 +15,14 @@ ones with ShuttingDown.
 
 from __future__ import annotations
 
-import itertools
-import os
-import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from typing import TypeVar
 
-from .. import __version__
 from ..core import ActionOutcome, Process, Supervisor
 from ..errors import (
     CantReread,
     ConfigError,
-    Failed,
     NoSuchProcess,
     SupervisorError,
     Timeout,
@@ -38,20 +33,19 @@ from ..model import (
     ConfigDiff,
     DaemonInfo,
     DaemonSpec,
-    DaemonState,
     Event,
     ProcessInfo,
     ProcessState,
 )
 from ..runtime.inbox import Inbox
+from . import jobs
+from .mood import MoodWatch
 from .restart import Restart
 from .values import (
-    GLOB_CHARS,
     ActionResult,
     ConfigInfo,
     LogTarget,
     matches,
-    matches_process,
     parse_signal,
 )
 from .waits import Closing, Offload, Plan, Wait, run_sync
@@ -87,9 +81,7 @@ class Control:
         # cleared and reopened through the handler (set by the daemon), never on the loop.
         self.main_log_handler: MainLogHandler | None = None
         # shutting_down(): the daemon's mood as the journal tells it, without a loop job.
-        self._mood_lock = threading.Lock()
-        self._mood_cursor = 0
-        self._stopping = threading.Event()  # set once; the mood never returns to RUNNING
+        self._mood = MoodWatch(self.journal, lambda: self.daemon_info().state)
         self.closing = Closing()
 
     def close(self) -> None:
@@ -119,58 +111,20 @@ class Control:
     # ---- state ------------------------------------------------------------------------
 
     def plan_daemon_info(self) -> Plan[DaemonInfo]:
-        def job() -> DaemonInfo:
-            c = self._core
-            return DaemonInfo(
-                c.mood,
-                os.getpid(),
-                c.spec.identifier,
-                c.spec.config_file,
-                c.started_mono,
-                __version__,
-            )
-
-        return (yield from self.job(job))
+        return (yield from self.job(lambda: jobs.daemon_info(self._core)))
 
     def daemon_info(self) -> DaemonInfo:
         return run_sync(self.plan_daemon_info(), self.closing)
 
     def shutting_down(self) -> bool:
-        """True once the daemon has started stopping (or restarting); no loop round trip.
-
-        The core journals a ``daemon_state`` event whenever its mood changes, so this follows
-        the journal with a cursor of its own (reading only what is new since the last call:
-        usually nothing) instead of asking the loop for ``mood``. Only when this cursor fell
-        behind the journal's kept history does it ask the loop.
-        """
-        if self._stopping.is_set():
-            return True
-        with self._mood_lock:
-            while not self._stopping.is_set():
-                items, self._mood_cursor, skipped = self.journal.read(self._mood_cursor, 1024)
-                if skipped:  # the mood change, if any, may have left the kept history
-                    try:
-                        mood = self.daemon_info().state
-                    except SupervisorError:
-                        mood = DaemonState.SHUTDOWN
-                    if mood < DaemonState.RUNNING:
-                        self._stopping.set()
-                    continue  # and read on from the new cursor
-                for _, event in items:
-                    state = event.daemon_state
-                    if state is not None and state < DaemonState.RUNNING:  # daemon_state
-                        self._stopping.set()  # SHUTDOWN or RESTARTING
-                if not items:
-                    break
-            if self.journal.closed:  # the run is over
-                self._stopping.set()
-        return self._stopping.is_set()
+        """True once the daemon has started stopping (or restarting); no loop round trip."""
+        return self._mood.stopping()
 
     def plan_list_processes(self, patterns: Sequence[str] = ()) -> Plan[list[ProcessInfo]]:
         """Snapshots sorted by group then name; ``patterns`` are globs on name/namespec/group."""
 
         def job() -> list[ProcessInfo]:
-            return [self._core.info(p) for p in self._sorted()]
+            return [self._core.info(p) for p in jobs.by_name(self._core)]
 
         infos = yield from self.job(job)
         if not patterns:
@@ -179,9 +133,6 @@ class Control:
 
     def list_processes(self, patterns: Sequence[str] = ()) -> list[ProcessInfo]:
         return run_sync(self.plan_list_processes(patterns), self.closing)
-
-    def _sorted(self) -> list[Process]:
-        return sorted(self._core.processes.values(), key=lambda p: (p.group, p.name))
 
     def plan_process_info(self, name: str) -> Plan[ProcessInfo]:
         return (yield from self.job(lambda: self._core.info(self._core.find(name))))
@@ -201,29 +152,13 @@ class Control:
         return run_sync(self.plan_targets(target), self.closing)
 
     def config_info(self) -> list[ConfigInfo]:
-        def job() -> list[ConfigInfo]:
-            c = self._core
-            out = []
-            for group in c.latest.groups:
-                for spec in group.programs:
-                    out.append(ConfigInfo(spec, group.priority, group.name in c.groups))
-            return sorted(out, key=lambda ci: ci.spec.name)
-
-        return self.call(job)
+        return self.call(lambda: jobs.config_infos(self._core))
 
     # ---- start / stop / restart / signal ------------------------------------------------
 
     def _levels(self, target: str) -> Plan[list[list[tuple[str, str]]]]:
         """Processes of ``target`` grouped by priority level, lowest first."""
-
-        def job() -> list[list[tuple[str, str]]]:
-            procs = self._core.find_targets(target)
-            levels = []
-            for _, members in itertools.groupby(procs, key=lambda p: self._core.order_key(p)[:2]):
-                levels.append([(p.group, p.name) for p in members])
-            return levels
-
-        return (yield from self.job(job))
+        return (yield from self.job(lambda: jobs.levels(self._core, target)))
 
     def _act(
         self,
@@ -321,19 +256,7 @@ class Control:
 
     def plan_signal(self, target: str, sig: str | int) -> Plan[list[ActionResult]]:
         signum = parse_signal(sig)
-
-        def job() -> list[ActionResult]:
-            out = []
-            for proc in self._core.find_targets(target):
-                try:
-                    self._core.signal_process(proc, signum)
-                except SupervisorError as exc:
-                    out.append(ActionResult(proc.name, proc.group, exc))
-                else:
-                    out.append(ActionResult(proc.name, proc.group))
-            return out
-
-        return (yield from self.job(job))
+        return (yield from self.job(lambda: jobs.signal_targets(self._core, target, signum)))
 
     def signal(self, target: str, sig: str | int) -> list[ActionResult]:
         return run_sync(self.plan_signal(target, sig), self.closing)
@@ -376,37 +299,11 @@ class Control:
         (a follower re-resolving after a reload: a removed program is simply absent).
         """
 
-        def job() -> list[LogTarget]:
-            seen: dict[str, Process] = {}
-            for pattern in patterns:
-                for proc in self._find_logs(pattern, missing_ok):
-                    seen.setdefault(proc.namespec, proc)
-            return [
-                LogTarget(proc.namespec, ch, proc.channel(ch))
-                for proc in seen.values()
-                for ch in channels
-            ]
-
-        return (yield from self.job(job))
-
-    def _find_logs(self, pattern: str, missing_ok: bool) -> Iterator[Process]:
-        """Loop thread: the processes one TailLog pattern names."""
-        if pattern in ("*", "all"):
-            yield from self._sorted()
-            return
-        try:
-            if pattern.endswith(":*") or pattern.endswith(":"):
-                yield from self._core.find_targets(pattern)
-            elif GLOB_CHARS & set(pattern):
-                found = [p for p in self._sorted() if matches_process(p, pattern)]
-                if not found:
-                    raise NoSuchProcess(pattern)
-                yield from found
-            else:
-                yield self._core.find(pattern)
-        except NoSuchProcess:
-            if not missing_ok:
-                raise
+        return (
+            yield from self.job(
+                lambda: jobs.log_targets(self._core, patterns, channels, missing_ok)
+            )
+        )
 
     def plan_clear_log(self, name: str) -> Plan[None]:
         def job() -> None:
@@ -420,19 +317,7 @@ class Control:
         run_sync(self.plan_clear_log(name), self.closing)
 
     def plan_clear_all_logs(self) -> Plan[list[ActionResult]]:
-        def job() -> list[ActionResult]:
-            out = []
-            for proc in self._sorted():
-                try:
-                    proc.stdout.clear()
-                    proc.stderr.clear()
-                except OSError as exc:
-                    out.append(ActionResult(proc.name, proc.group, Failed(str(exc))))
-                else:
-                    out.append(ActionResult(proc.name, proc.group))
-            return out
-
-        return (yield from self.job(job))
+        return (yield from self.job(lambda: jobs.clear_all_logs(self._core)))
 
     def clear_all_logs(self) -> list[ActionResult]:
         return run_sync(self.plan_clear_all_logs(), self.closing)

@@ -34,7 +34,6 @@ _CACHE_PRUNE_AT = 256
 _STALE_SECONDS = 600.0
 
 
-
 @dataclass(frozen=True, slots=True)
 class Usage:
     """What the OS reports for one pid; all zeros when it could not be read."""
