@@ -175,8 +175,7 @@ class ProgramSpec:
 
     @property
     def namespec(self) -> str:
-        """supervisor's ``make_namespec``: ``group:name``, or ``name`` when they are equal."""
-        return self.name if self.group == self.name else f"{self.group}:{self.name}"
+        return make_namespec(self.group, self.name)
 
 
 @dataclass(frozen=True, slots=True)
@@ -354,7 +353,7 @@ class ProcessInfo:
 
     @property
     def namespec(self) -> str:
-        return self.name if self.group == self.name else f"{self.group}:{self.name}"
+        return make_namespec(self.group, self.name)
 
 
 @dataclass(frozen=True, slots=True)
@@ -382,6 +381,11 @@ class Event:
     comm_type: str = ""
     data: bytes = b""
 
+    @property
+    def namespec(self) -> str:
+        """The process's namespec ("" names nothing: daemon and group events)."""
+        return make_namespec(self.group, self.name)
+
 
 @dataclass(frozen=True, slots=True)
 class ConfigDiff:
@@ -402,6 +406,12 @@ class DaemonInfo:
     config_file: str
     start_mono: float
     version: str
+
+
+def make_namespec(group: str, name: str) -> str:
+    """supervisor's ``make_namespec``: ``group:name``, or ``name`` when they are equal. The one
+    place a namespec is spelled; every value with a group and a name asks it."""
+    return name if group == name else f"{group}:{name}"
 
 
 def mono_to_wall(t_mono: float | None, now_mono: float, now_wall: float) -> float:

@@ -1,9 +1,9 @@
 """The one thread-safe control API that the gRPC service and the XML-RPC shim share.
 
 Owns: turning a caller's request into inbox jobs for the loop, waiting (off the loop) for the
-waiters the core hands back, deadlines -> ``Timeout``, priority-ordered group operations, and
-supervisor's human descriptions of process state.
-May import: core (through the inbox), logstore readers, model, errors, config.
+waiters the core hands back, deadlines -> ``Timeout``, priority-ordered group operations.
+How results are shown (wall times, supervisor's descriptions) is ``frontends.presentation``'s.
+May import: core (through the inbox), logstore readers, model, errors, config, runtime.inbox.
 Threading: any thread. Nothing here touches core state directly: every read or change of it
 runs as a job on the loop thread.
 
@@ -15,21 +15,17 @@ ones with ShuttingDown.
 
 from __future__ import annotations
 
-import itertools
-import os
-import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from typing import TypeVar
 
-from .. import __version__
 from ..core import ActionOutcome, Process, Supervisor
 from ..errors import (
     CantReread,
     ConfigError,
-    Failed,
     NoSuchProcess,
     SupervisorError,
+    Timeout,
 )
 from ..logstore import EventJournal, LogChannel, MainLogHandler
 from ..model import (
@@ -37,19 +33,19 @@ from ..model import (
     ConfigDiff,
     DaemonInfo,
     DaemonSpec,
-    DaemonState,
     Event,
     ProcessInfo,
     ProcessState,
 )
 from ..runtime.inbox import Inbox
+from . import jobs
+from .mood import MoodWatch
+from .restart import Restart
 from .values import (
-    GLOB_CHARS,
     ActionResult,
     ConfigInfo,
     LogTarget,
     matches,
-    matches_process,
     parse_signal,
 )
 from .waits import Closing, Offload, Plan, Wait, run_sync
@@ -75,8 +71,9 @@ class Control:
         self._inbox = inbox
         self._core = core
         self._load_config = load_config
-        self._clock = clock
-        self._wall = wall
+        # The daemon's clocks, for the front-ends' presentation (frontends.presentation).
+        self.clock = clock
+        self.wall = wall
         # Immutable after start: safe to hand to reader threads directly.
         self.journal: EventJournal[Event] = core.journal
         self.main_log: LogChannel | None = None
@@ -84,9 +81,7 @@ class Control:
         # cleared and reopened through the handler (set by the daemon), never on the loop.
         self.main_log_handler: MainLogHandler | None = None
         # shutting_down(): the daemon's mood as the journal tells it, without a loop job.
-        self._mood_lock = threading.Lock()
-        self._mood_cursor = 0
-        self._stopping = threading.Event()  # set once; the mood never returns to RUNNING
+        self._mood = MoodWatch(self.journal, lambda: self.daemon_info().state)
         self.closing = Closing()
 
     def close(self) -> None:
@@ -116,58 +111,20 @@ class Control:
     # ---- state ------------------------------------------------------------------------
 
     def plan_daemon_info(self) -> Plan[DaemonInfo]:
-        def job() -> DaemonInfo:
-            c = self._core
-            return DaemonInfo(
-                c.mood,
-                os.getpid(),
-                c.spec.identifier,
-                c.spec.config_file,
-                c.started_mono,
-                __version__,
-            )
-
-        return (yield from self.job(job))
+        return (yield from self.job(lambda: jobs.daemon_info(self._core)))
 
     def daemon_info(self) -> DaemonInfo:
         return run_sync(self.plan_daemon_info(), self.closing)
 
     def shutting_down(self) -> bool:
-        """True once the daemon has started stopping (or restarting); no loop round trip.
-
-        The core journals a ``daemon_state`` event whenever its mood changes, so this follows
-        the journal with a cursor of its own (reading only what is new since the last call:
-        usually nothing) instead of asking the loop for ``mood``. Only when this cursor fell
-        behind the journal's kept history does it ask the loop.
-        """
-        if self._stopping.is_set():
-            return True
-        with self._mood_lock:
-            while not self._stopping.is_set():
-                items, self._mood_cursor, skipped = self.journal.read(self._mood_cursor, 1024)
-                if skipped:  # the mood change, if any, may have left the kept history
-                    try:
-                        mood = self.daemon_info().state
-                    except SupervisorError:
-                        mood = DaemonState.SHUTDOWN
-                    if mood < DaemonState.RUNNING:
-                        self._stopping.set()
-                    continue  # and read on from the new cursor
-                for _, event in items:
-                    state = event.daemon_state
-                    if state is not None and state < DaemonState.RUNNING:  # daemon_state
-                        self._stopping.set()  # SHUTDOWN or RESTARTING
-                if not items:
-                    break
-            if self.journal.closed:  # the run is over
-                self._stopping.set()
-        return self._stopping.is_set()
+        """True once the daemon has started stopping (or restarting); no loop round trip."""
+        return self._mood.stopping()
 
     def plan_list_processes(self, patterns: Sequence[str] = ()) -> Plan[list[ProcessInfo]]:
         """Snapshots sorted by group then name; ``patterns`` are globs on name/namespec/group."""
 
         def job() -> list[ProcessInfo]:
-            return [self._core.info(p) for p in self._sorted()]
+            return [self._core.info(p) for p in jobs.by_name(self._core)]
 
         infos = yield from self.job(job)
         if not patterns:
@@ -176,9 +133,6 @@ class Control:
 
     def list_processes(self, patterns: Sequence[str] = ()) -> list[ProcessInfo]:
         return run_sync(self.plan_list_processes(patterns), self.closing)
-
-    def _sorted(self) -> list[Process]:
-        return sorted(self._core.processes.values(), key=lambda p: (p.group, p.name))
 
     def plan_process_info(self, name: str) -> Plan[ProcessInfo]:
         return (yield from self.job(lambda: self._core.info(self._core.find(name))))
@@ -198,29 +152,13 @@ class Control:
         return run_sync(self.plan_targets(target), self.closing)
 
     def config_info(self) -> list[ConfigInfo]:
-        def job() -> list[ConfigInfo]:
-            c = self._core
-            out = []
-            for group in c.latest.groups:
-                for spec in group.programs:
-                    out.append(ConfigInfo(spec, group.priority, group.name in c.groups))
-            return sorted(out, key=lambda ci: ci.spec.name)
-
-        return self.call(job)
+        return self.call(lambda: jobs.config_infos(self._core))
 
     # ---- start / stop / restart / signal ------------------------------------------------
 
     def _levels(self, target: str) -> Plan[list[list[tuple[str, str]]]]:
         """Processes of ``target`` grouped by priority level, lowest first."""
-
-        def job() -> list[list[tuple[str, str]]]:
-            procs = self._core.find_targets(target)
-            levels = []
-            for _, members in itertools.groupby(procs, key=lambda p: self._core.order_key(p)[:2]):
-                levels.append([(p.group, p.name) for p in members])
-            return levels
-
-        return (yield from self.job(job))
+        return (yield from self.job(lambda: jobs.levels(self._core, target)))
 
     def _act(
         self,
@@ -239,6 +177,12 @@ class Control:
             return out
 
         outcomes = yield from self.job(job, self._remaining(deadline))
+        return (yield from self._settle(outcomes, wait, deadline))
+
+    def _settle(
+        self, outcomes: list[ActionOutcome], wait: bool, deadline: float | None
+    ) -> Plan[list[ActionResult]]:
+        """Each outcome as an ActionResult, waiting for its waiter when ``wait`` (or done)."""
         results = []
         for o in outcomes:
             error = o.error
@@ -289,26 +233,21 @@ class Control:
     def plan_restart(
         self, target: str, *, wait: bool = True, timeout: float | None = None
     ) -> Plan[list[ActionResult]]:
-        """Stop what runs of ``target`` (waiting), then start all of it."""
+        """Stop what runs of ``target`` (waiting), then start all of it: ONE loop job
+        (``control.restart``), then the waits on the Futures the core completes."""
         deadline = self._deadline(timeout)
-
-        def bound() -> list[str]:
-            procs = self._core.find_targets(target)
-            return [p.namespec for p in self._core.bound_dependents(procs)]
-
-        # Dependents with restart_with_dependencies go down with the stop; bring them back.
-        dependents = yield from self.job(bound)
-        stopped = yield from self.plan_stop(target, wait=True, timeout=self._remaining(deadline))
-        failures = {
-            r.namespec: r for r in stopped if r.error is not None and r.error.code != "NOT_RUNNING"
-        }
-        started = yield from self.plan_start(target, wait=wait, timeout=self._remaining(deadline))
-        for namespec in dependents:
-            try:
-                yield from self.plan_start(namespec, wait=False)
-            except SupervisorError:
-                pass  # removed or shutting down meanwhile: nothing to bring back
-        return [failures.get(r.namespec, r) for r in started]
+        restart = yield from self.job(
+            lambda: Restart(self._core, target, wait, self._inbox.submit).begin(),
+            self._remaining(deadline),
+        )
+        try:
+            outcomes = yield Wait(restart.done, self._remaining(deadline), "restart timed out")
+        except Timeout:
+            return [
+                ActionResult(p.name, p.group, Timeout(f"{p.namespec}: timed out"))
+                for p in restart.procs
+            ]
+        return (yield from self._settle(outcomes, wait, deadline))
 
     def restart(
         self, target: str, *, wait: bool = True, timeout: float | None = None
@@ -317,19 +256,7 @@ class Control:
 
     def plan_signal(self, target: str, sig: str | int) -> Plan[list[ActionResult]]:
         signum = parse_signal(sig)
-
-        def job() -> list[ActionResult]:
-            out = []
-            for proc in self._core.find_targets(target):
-                try:
-                    self._core.signal_process(proc, signum)
-                except SupervisorError as exc:
-                    out.append(ActionResult(proc.name, proc.group, exc))
-                else:
-                    out.append(ActionResult(proc.name, proc.group))
-            return out
-
-        return (yield from self.job(job))
+        return (yield from self.job(lambda: jobs.signal_targets(self._core, target, signum)))
 
     def signal(self, target: str, sig: str | int) -> list[ActionResult]:
         return run_sync(self.plan_signal(target, sig), self.closing)
@@ -372,37 +299,11 @@ class Control:
         (a follower re-resolving after a reload: a removed program is simply absent).
         """
 
-        def job() -> list[LogTarget]:
-            seen: dict[str, Process] = {}
-            for pattern in patterns:
-                for proc in self._find_logs(pattern, missing_ok):
-                    seen.setdefault(proc.namespec, proc)
-            return [
-                LogTarget(proc.namespec, ch, proc.channel(ch))
-                for proc in seen.values()
-                for ch in channels
-            ]
-
-        return (yield from self.job(job))
-
-    def _find_logs(self, pattern: str, missing_ok: bool) -> Iterator[Process]:
-        """Loop thread: the processes one TailLog pattern names."""
-        if pattern in ("*", "all"):
-            yield from self._sorted()
-            return
-        try:
-            if pattern.endswith(":*") or pattern.endswith(":"):
-                yield from self._core.find_targets(pattern)
-            elif GLOB_CHARS & set(pattern):
-                found = [p for p in self._sorted() if matches_process(p, pattern)]
-                if not found:
-                    raise NoSuchProcess(pattern)
-                yield from found
-            else:
-                yield self._core.find(pattern)
-        except NoSuchProcess:
-            if not missing_ok:
-                raise
+        return (
+            yield from self.job(
+                lambda: jobs.log_targets(self._core, patterns, channels, missing_ok)
+            )
+        )
 
     def plan_clear_log(self, name: str) -> Plan[None]:
         def job() -> None:
@@ -416,19 +317,7 @@ class Control:
         run_sync(self.plan_clear_log(name), self.closing)
 
     def plan_clear_all_logs(self) -> Plan[list[ActionResult]]:
-        def job() -> list[ActionResult]:
-            out = []
-            for proc in self._sorted():
-                try:
-                    proc.stdout.clear()
-                    proc.stderr.clear()
-                except OSError as exc:
-                    out.append(ActionResult(proc.name, proc.group, Failed(str(exc))))
-                else:
-                    out.append(ActionResult(proc.name, proc.group))
-            return out
-
-        return (yield from self.job(job))
+        return (yield from self.job(lambda: jobs.clear_all_logs(self._core)))
 
     def clear_all_logs(self) -> list[ActionResult]:
         return run_sync(self.plan_clear_all_logs(), self.closing)
@@ -499,35 +388,3 @@ class Control:
 
     def shutdown(self) -> None:
         run_sync(self.plan_shutdown(), self.closing)
-
-    # ---- presentation shared by both front-ends -----------------------------------------
-
-    def wall_time(self, t_mono: float | None) -> float:
-        if t_mono is None:
-            return 0.0
-        return self._wall() - (self._clock() - t_mono)
-
-    def describe(self, info: ProcessInfo) -> str:
-        """supervisor's ``description``: what ``supervisorctl status`` prints after the state."""
-        state = info.state
-        if info.description:
-            return info.description
-        if state is S.RUNNING and info.start_mono is not None:
-            seconds = int(max(0.0, self._clock() - info.start_mono))
-            hours, rest = divmod(seconds, 3600)
-            minutes, secs = divmod(rest, 60)
-            days, hours = divmod(hours, 24)
-            uptime = f"{hours}:{minutes:02d}:{secs:02d}"
-            if days:
-                uptime = f"{days} day{'s' if days != 1 else ''}, {uptime}"
-            return f"pid {info.pid}, uptime {uptime}"
-        if state in (S.FATAL, S.BACKOFF):
-            return info.spawn_error or f'unknown error (try "tail {info.name}")'
-        if state in (S.STOPPED, S.EXITED):
-            if info.start_mono is None:
-                return "Not started"
-            stop = self.wall_time(info.stop_mono if info.stop_mono is not None else None)
-            if not stop:
-                return "Not started"
-            return time.strftime("%b %d %I:%M %p", time.localtime(stop))
-        return ""

@@ -15,7 +15,7 @@ from fnmatch import fnmatchcase
 from ..core import Process
 from ..errors import BadSignal, SupervisorError
 from ..logstore import LogChannel
-from ..model import Channel, ProcessInfo, ProgramSpec
+from ..model import Channel, ProcessInfo, ProgramSpec, make_namespec
 
 GLOB_CHARS = frozenset("*?[")
 
@@ -34,7 +34,7 @@ class ActionResult:
 
     @property
     def namespec(self) -> str:
-        return self.name if self.group == self.name else f"{self.group}:{self.name}"
+        return make_namespec(self.group, self.name)
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,35 +1,33 @@
-"""A process's descendants, read from /proc, for ``killtree`` (an extension).
+"""A process's descendants, for ``killtree`` (an extension).
 
 Owns: walking ``/proc/<pid>/task/*/children`` (from the program, and from our own children
 that came from it) and identifying a pid by its start time, so a pid reused by an unrelated
 process after we looked is never signalled.
-May import: stdlib.
+May import: psutil, stdlib.
 Threading: loop thread only.
 
 Why: ``stopasgroup`` reaches only the process group; a daemon that called setsid() has left it
 (supervisor #1101, dumb-init #191). Walking the tree at stop time finds it. One that also
 double-forked is no longer in the program's tree: as PID 1 or child subreaper we became its
 parent, and the SUPERVISOR_* variables it inherited say which program it came from.
+
+Per-pid facts (create time, environment) come from psutil. The children walk stays on the
+kernel's children files: psutil's ``Process.children()`` scans every pid of the host.
 """
 
 from __future__ import annotations
 
 import os
 
-Identity = tuple[int, int]  # (pid, start time in clock ticks since boot)
+import psutil
+
+Identity = tuple[int, float]  # (pid, create time: seconds since the epoch)
 
 
-def start_time(pid: int) -> int | None:
+def start_time(pid: int) -> float | None:
     try:
-        with open(f"/proc/{pid}/stat", "rb") as f:
-            data = f.read()
-    except OSError:
-        return None
-    # The command name may contain spaces and parentheses: fields resume after the last ")".
-    fields = data[data.rfind(b")") + 2 :].split()
-    try:
-        return int(fields[19])
-    except (IndexError, ValueError):
+        return float(psutil.Process(pid).create_time())
+    except (psutil.Error, OSError):
         return None
 
 
@@ -48,19 +46,14 @@ def children(pid: int) -> list[int]:
     return out
 
 
-def _program_marker(pid: int) -> tuple[bytes, bytes] | None:
+def _program_marker(pid: int) -> tuple[str, str] | None:
     """The ``SUPERVISOR_GROUP_NAME``/``SUPERVISOR_PROCESS_NAME`` a process was started with
     (every program inherits them from the spawner, and passes them on to what it starts)."""
     try:
-        with open(f"/proc/{pid}/environ", "rb") as f:
-            entries = f.read().split(b"\0")
-    except OSError:
+        values = psutil.Process(pid).environ()
+    except (psutil.Error, OSError):
         return None
-    values: dict[bytes, bytes] = {}
-    for entry in entries:
-        key, _, value = entry.partition(b"=")
-        values[key] = value
-    group, name = values.get(b"SUPERVISOR_GROUP_NAME"), values.get(b"SUPERVISOR_PROCESS_NAME")
+    group, name = values.get("SUPERVISOR_GROUP_NAME"), values.get("SUPERVISOR_PROCESS_NAME")
     return None if group is None or name is None else (group, name)
 
 

@@ -18,7 +18,9 @@ from supervisor_grpc.control.aio import AsyncControl
 from supervisor_grpc.control.waits import Wait, run_sync
 from supervisor_grpc.errors import NoSuchProcess, ShuttingDown, Timeout
 from supervisor_grpc.logstore import EventJournal
-from supervisor_grpc.model import Channel, Event
+from supervisor_grpc.model import Channel, Event, GroupSpec, ProcessState
+from tests.helpers import wait_until
+from tests.unit.test_core import exit_, make, program, single, state
 
 
 class Inbox:
@@ -155,3 +157,54 @@ def test_an_async_wait_resolves_from_another_thread() -> None:
         return await aio._waits.run(plan())
 
     assert asyncio.run(main()) == "done"
+
+
+# ---- restart: one loop job (issue 13) -------------------------------------------------------
+
+
+def _real(*groups: Any) -> tuple[Control, Inbox, Any, Any]:
+    core, rt = make(*groups)
+    core.autostart()
+    inbox = Inbox()
+    return Control(inbox, core, lambda: None), inbox, core, rt  # type: ignore[arg-type]
+
+
+def test_restart_of_one_process_is_one_loop_job_then_the_core_s_future() -> None:
+    control, inbox, core, rt = _real(single("web", startsecs=0))
+    old_pid = core.find("web").machine.pid
+    answer: list[Any] = []
+    thread = threading.Thread(target=lambda: answer.append(control.restart("web", timeout=30)))
+    thread.start()
+    assert wait_until(lambda: state(core, "web") is ProcessState.STOPPING)
+    exit_(core, rt, "web")  # the stop completes: the machine starts it again
+    thread.join(30)
+    assert [(r.namespec, r.error) for r in answer[0]] == [("web", None)]
+    assert state(core, "web") is ProcessState.RUNNING
+    assert core.find("web").machine.pid != old_pid
+    assert inbox.jobs == 1
+
+
+def test_restart_of_a_group_is_one_loop_job() -> None:
+    group = GroupSpec(
+        name="web",
+        priority=5,
+        programs=(program("a", group="web", startsecs=0), program("b", group="web", startsecs=0)),
+    )
+    control, inbox, core, rt = _real(group)
+    results = control.restart("web:*", wait=False)
+    assert inbox.jobs == 1
+    assert [(r.namespec, r.error) for r in results] == [("web:a", None), ("web:b", None)]
+    for name in ("web:a", "web:b"):
+        exit_(core, rt, name)
+        assert core.find(name).machine.state is ProcessState.RUNNING
+    assert [name for name, _ in rt.spawned] == ["a", "b", "a", "b"]
+    assert inbox.jobs == 1
+
+
+def test_restart_of_what_is_not_running_starts_it_in_the_one_job() -> None:
+    control, inbox, core, _ = _real(single("web", startsecs=0, autostart=False))
+    results = control.restart("web")
+    assert [(r.namespec, r.error) for r in results] == [("web", None)]
+    assert state(core, "web") is ProcessState.RUNNING and inbox.jobs == 1
+    with pytest.raises(NoSuchProcess):
+        control.restart("nope")

@@ -1,6 +1,6 @@
-"""ResourceSampler: figures read from /proc per pid, descendants from the program's own subtree,
-one sample shared by every call within MAX_AGE (a fake clock and a fake /proc tree here; one
-real process at the end)."""
+"""ResourceSampler: figures read per pid (psutil's oneshot), descendants from the program's own
+subtree, one sample shared by every call within MAX_AGE (a fake clock, fake figures and a fake
+/proc tree of children files here; one real process at the end)."""
 
 from __future__ import annotations
 
@@ -8,15 +8,16 @@ import os
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
 from supervisor_grpc.frontends.grpc import resources
-from supervisor_grpc.frontends.grpc.resources import ZERO, ResourceSampler
+from supervisor_grpc.frontends.grpc.resources import ZERO, Figures, ResourceSampler
 
-TICKS = os.sysconf("SC_CLK_TCK")
-PAGE = os.sysconf("SC_PAGE_SIZE")
+TICKS = 100  # the fake tree's CPU ticks per second
+PAGE = 4096  # and bytes per RSS page
 
 
 class Clock:
@@ -65,8 +66,28 @@ def tree(tmp_path: Path, *, with_children_files: bool) -> Path:
     return tmp_path
 
 
+def fake_figures(proc: Path) -> Callable[[int], Figures | None]:
+    """Figures from the fake tree's stat lines (what psutil reads from a real one)."""
+
+    def read(pid: int) -> Figures | None:
+        try:
+            data = (proc / str(pid) / "stat").read_bytes()
+        except OSError:
+            return None
+        rest = data[data.rfind(b")") + 2 :].split()
+        ticks, start, rss = int(rest[11]) + int(rest[12]), int(rest[19]), int(rest[21])
+        return Figures(ticks / TICKS, float(start), rss * PAGE)
+
+    return read
+
+
 def sampler(proc: Path, clock: Clock, *, children_files: bool) -> ResourceSampler:
-    s = ResourceSampler(clock=clock, proc=str(proc))
+    def scan(pid: int) -> int:  # psutil's host-wide scan, over the fake tree's parents
+        return {100: 2}.get(pid, 0)
+
+    s = ResourceSampler(
+        clock=clock, proc=str(proc), figures=fake_figures(proc), wall=clock, scan_descendants=scan
+    )
     s._children_files = children_files  # the probe looks at the real /proc of this process
     return s
 

@@ -2,7 +2,8 @@
 
 Owns: the enum tables (supervisor's codes <-> proto enums, which start at UNSPECIFIED = 0) and
 the wall-clock conversion of monotonic times, which exists only at the front-ends.
-May import: control (for ActionResult and wall_time), model, errors, the generated package.
+May import: control (for ActionResult and the clocks), frontends.presentation, model, errors,
+the generated package.
 Threading: pure functions; any thread.
 """
 
@@ -25,6 +26,7 @@ from ...model import (
     ProcessInfo,
     ProcessState,
 )
+from ..presentation import describe, health_of_event, supervisor_event, wall_time
 from .resources import ZERO, Usage
 
 S = ProcessState
@@ -76,11 +78,6 @@ EVENT_KIND: dict[str, pb.EventKind.ValueType] = {
     "process_communication": pb.EVENT_KIND_PROCESS_COMMUNICATION,
     "remote_communication": pb.EVENT_KIND_REMOTE_COMMUNICATION,
 }
-_SUPERVISOR_EVENT = {
-    "group_added": "PROCESS_GROUP_ADDED",
-    "group_removed": "PROCESS_GROUP_REMOVED",
-    "remote_communication": "REMOTE_COMMUNICATION",
-}
 
 LOG_CHANNEL: dict[pb.LogStream.ValueType, Channel] = {
     pb.LOG_STREAM_UNSPECIFIED: Channel.STDOUT,
@@ -115,7 +112,7 @@ def process_info(control: Control, info: ProcessInfo, usage: Usage = ZERO) -> pb
         group=info.group,
         namespec=info.namespec,
         state=PROCESS_STATE.get(info.state, pb.PROCESS_STATE_UNKNOWN),
-        description=info.description or control.describe(info),
+        description=info.description or describe(control, info),
         pid=max(info.pid, 0),
         expected=info.expected,
         spawn_error=info.spawn_error,
@@ -129,10 +126,10 @@ def process_info(control: Control, info: ProcessInfo, usage: Usage = ZERO) -> pb
         stdout_log=log_faults(info.stdout_log),
         stderr_log=log_faults(info.stderr_log),
     )
-    start = timestamp(control.wall_time(info.start_mono))
+    start = timestamp(wall_time(control, info.start_mono))
     if start is not None:
         msg.start_time.CopyFrom(start)
-    stop = timestamp(control.wall_time(info.stop_mono))
+    stop = timestamp(wall_time(control, info.stop_mono))
     if stop is not None:
         msg.stop_time.CopyFrom(stop)
     status = exit_status(info.exit_status)
@@ -179,7 +176,7 @@ def daemon_state(control: Control, info: DaemonInfo) -> pb.GetStateResponse:
         identifier=info.identifier,
         config_file=info.config_file,
     )
-    start = timestamp(control.wall_time(info.start_mono))
+    start = timestamp(wall_time(control, info.start_mono))
     if start is not None:
         msg.start_time.CopyFrom(start)
     return msg
@@ -189,36 +186,12 @@ def diff_lists(diff: ConfigDiff) -> dict[str, list[str]]:
     return {"added": list(diff.added), "changed": list(diff.changed), "removed": list(diff.removed)}
 
 
-def health_of_event(ev: Event) -> tuple[Health | None, str]:
-    """A ``health`` journal record says ``<status>`` or ``<status>: <check output>``."""
-    word, _, output = ev.reason.partition(":")
-    try:
-        return Health(word.strip()), output.strip()
-    except ValueError:
-        return None, ev.reason
-
-
-def supervisor_event(ev: Event) -> str:
-    """The supervisor 4.3.0 event type name of a journal record ("" when it has none)."""
-    if ev.kind == "process_state" and ev.to_state is not None:
-        return f"PROCESS_STATE_{ev.to_state.name}"
-    if ev.kind == "daemon_state":
-        if ev.daemon_state is DaemonState.RUNNING:
-            return "SUPERVISOR_STATE_CHANGE_RUNNING"
-        if ev.daemon_state is DaemonState.SHUTDOWN:
-            return "SUPERVISOR_STATE_CHANGE_STOPPING"
-        return ""
-    if ev.kind == "process_communication":
-        return f"PROCESS_COMMUNICATION_{ev.channel.upper()}"
-    return _SUPERVISOR_EVENT.get(ev.kind, "")
-
-
 def event(control: Control, seq: int, ev: Event) -> pb.WatchEventsResponse:
     msg = pb.WatchEventsResponse(sequence=seq, supervisor_event=supervisor_event(ev))
-    when = timestamp(control.wall_time(ev.time_mono))
+    when = timestamp(wall_time(control, ev.time_mono))
     if when is not None:
         msg.time.CopyFrom(when)
-    namespec = ev.name if ev.group == ev.name else f"{ev.group}:{ev.name}"
+    namespec = ev.namespec
     if ev.kind == "process_state":
         msg.process_state.CopyFrom(
             pb.ProcessStateChanged(

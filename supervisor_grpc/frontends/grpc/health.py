@@ -34,7 +34,7 @@ from grpc_health.v1._async import HealthServicer
 from ...control import Control
 from ...errors import SupervisorError
 from ...model import DaemonState, Event, Health, ProcessInfo, ProcessState
-from .convert import health_of_event
+from ..presentation import health_of_event
 
 log = logging.getLogger(__name__)
 
@@ -62,10 +62,6 @@ class _Program:
     def status(self) -> Any:
         ok = self.state is ProcessState.RUNNING and self.health in (Health.NONE, Health.HEALTHY)
         return SERVING if ok else NOT_SERVING
-
-
-def _namespec(event: Event) -> str:
-    return event.name if event.group == event.name else f"{event.group}:{event.name}"
 
 
 class HealthReporter:
@@ -188,16 +184,16 @@ class HealthReporter:
         if event.kind == "daemon_state" and event.daemon_state is not None:
             self._daemon_running = event.daemon_state is DaemonState.RUNNING
         elif event.kind == "process_state" and event.to_state is not None:
-            namespec = _namespec(event)
+            namespec = event.namespec
             self._groups.setdefault(event.group, set()).add(namespec)
             self._program(namespec, event.to_state).state = event.to_state
             return {namespec}
         elif event.kind == "health":
             status, _ = health_of_event(event)
-            program = self._programs.get(_namespec(event))
+            program = self._programs.get(event.namespec)
             if status is not None and program is not None:
                 program.health = status
-                return {_namespec(event)}
+                return {event.namespec}
         elif event.kind == "group_added":
             try:
                 infos = self._control.targets(f"{event.group}:*")

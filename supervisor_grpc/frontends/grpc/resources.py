@@ -1,17 +1,18 @@
-"""Resource use of live children (CPU %, RSS, descendants) read from /proc, for ProcessInfo.
+"""Resource use of live children (CPU %, RSS, descendants), for ProcessInfo.
 
 Owns: a short-lived cache of per-pid samples, so CPU % is a rate between two samples and a
-burst of ListProcesses/GetProcess calls costs one read of /proc per pid, not one per call.
-May import: stdlib.
+burst of ListProcesses/GetProcess calls costs one read per pid, not one per call.
+May import: psutil, stdlib.
 Threading: gRPC handler threads only (never the loop thread: this reads /proc). One lock
 serialises sampling, so concurrent callers share one sample; a failed read of one pid (gone,
 access denied) gives zeros.
 
-Cost per sample (at most once per ``MAX_AGE_SECONDS`` per pid): one read of
-``/proc/<pid>/stat`` (CPU ticks, start time and RSS are all in it) and, for descendants, a walk
-down the program's own subtree through ``/proc/<pid>/task/<tid>/children``. Kernels built
-without ``CONFIG_PROC_CHILDREN`` have no such file; there one scan of ``/proc/*/stat`` per
-sample gives every pid's parent (and the programs' own figures on the way).
+Cost per sample (at most once per ``MAX_AGE_SECONDS`` per pid): one
+``psutil.Process(pid).oneshot()`` (CPU times, create time and RSS from one read of
+``/proc/<pid>/stat``/``statm``) and, for descendants, a walk down the program's own subtree
+through ``/proc/<pid>/task/<tid>/children``. Not ``psutil.Process.children()``: it scans every
+pid of the host (``psutil._pslinux.ppid_map``), the cost that made psutil look slow here. Kernels
+built without ``CONFIG_PROC_CHILDREN`` have no children files; only there does psutil's scan run.
 """
 
 from __future__ import annotations
@@ -22,6 +23,8 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
+import psutil
+
 # A sample is reused for this long: a burst of calls (a dashboard polling every process, a
 # CLI `status` right after another) costs one read of /proc. Short enough that figures stay
 # current for a human or a scraper polling every few seconds.
@@ -29,9 +32,6 @@ MAX_AGE_SECONDS = 1.0
 # Beyond this many cached pids, entries for pids that were not sampled recently are dropped.
 _CACHE_PRUNE_AT = 256
 _STALE_SECONDS = 600.0
-
-_TICKS = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
-_PAGE = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,19 +47,36 @@ ZERO = Usage()
 
 
 @dataclass(frozen=True, slots=True)
-class _Stat:
-    """The fields of /proc/<pid>/stat we use."""
+class Figures:
+    """What one read of a pid gives."""
 
-    ppid: int
-    ticks: int  # utime + stime
-    start: int  # start time, clock ticks after boot (tells a reused pid apart)
-    rss_pages: int
+    cpu_seconds: float  # user + system
+    started: float  # create time, seconds since the epoch (tells a reused pid apart)
+    rss_bytes: int
+
+
+def read_figures(pid: int) -> Figures | None:
+    """One ``oneshot()`` of ``pid``; None when it is gone or not ours to read."""
+    try:
+        proc = psutil.Process(pid)
+        with proc.oneshot():
+            times = proc.cpu_times()
+            return Figures(times.user + times.system, proc.create_time(), proc.memory_info().rss)
+    except (psutil.Error, OSError):
+        return None
+
+
+def _psutil_descendants(pid: int) -> int:
+    try:
+        return len(psutil.Process(pid).children(recursive=True))
+    except (psutil.Error, OSError):
+        return 0
 
 
 @dataclass(frozen=True, slots=True)
 class _Entry:
-    start: int
-    ticks: int
+    started: float
+    cpu_seconds: float
     taken: float  # monotonic seconds
     usage: Usage
 
@@ -77,10 +94,16 @@ class ResourceSampler:
         max_age: float = MAX_AGE_SECONDS,
         clock: Callable[[], float] = time.monotonic,
         proc: str = "/proc",
+        figures: Callable[[int], Figures | None] = read_figures,
+        wall: Callable[[], float] = time.time,
+        scan_descendants: Callable[[int], int] = _psutil_descendants,
     ) -> None:
         self._max_age = max_age
         self._clock = clock
         self._proc = proc
+        self._figures = figures
+        self._wall = wall
+        self._scan_descendants = scan_descendants  # only without children files
         self._lock = threading.Lock()
         self._cache: dict[int, _Entry] = {}
         self._children_files: bool | None = None  # probed on first use (no I/O in __init__)
@@ -110,14 +133,10 @@ class ResourceSampler:
     def _read(self, pids: list[int], now: float) -> dict[int, Usage]:
         if self._children_files is None:
             self._children_files = _has_children_files(self._proc)
-        if self._children_files:
-            stats = {pid: _read_stat(self._proc, pid) for pid in pids}
-            counts = {pid: self._subtree_size(pid) for pid, st in stats.items() if st}
-        else:
-            table = _scan(self._proc)  # every pid's stat: parents for the walk, ours for free
-            stats = {pid: table.get(pid) for pid in pids}
-            counts = _descendant_counts(pids, table)
-        boot_now = _boot_seconds()
+        stats = {pid: self._figures(pid) for pid in pids}
+        walk = self._subtree_size if self._children_files else self._scan_descendants
+        counts = {pid: walk(pid) for pid, st in stats.items() if st}
+        wall_now = self._wall()
         out = {}
         for pid, st in stats.items():
             if st is None:
@@ -125,13 +144,13 @@ class ResourceSampler:
                 out[pid] = ZERO
                 continue
             previous = self._cache.get(pid)
-            if previous is not None and previous.start == st.start and now > previous.taken:
-                cpu = 100.0 * (st.ticks - previous.ticks) / _TICKS / (now - previous.taken)
+            if previous is not None and previous.started == st.started and now > previous.taken:
+                cpu = 100.0 * (st.cpu_seconds - previous.cpu_seconds) / (now - previous.taken)
             else:  # first sample of this process: the average over its life
-                age = boot_now - st.start / _TICKS
-                cpu = 100.0 * st.ticks / _TICKS / age if age > 0 else 0.0
-            usage = Usage(round(max(cpu, 0.0), 2), st.rss_pages * _PAGE, counts.get(pid, 0))
-            self._cache[pid] = _Entry(st.start, st.ticks, now, usage)
+                age = wall_now - st.started
+                cpu = 100.0 * st.cpu_seconds / age if age > 0 else 0.0
+            usage = Usage(round(max(cpu, 0.0), 2), st.rss_bytes, counts.get(pid, 0))
+            self._cache[pid] = _Entry(st.started, st.cpu_seconds, now, usage)
             out[pid] = usage
         return out
 
@@ -152,32 +171,6 @@ class ResourceSampler:
                 del self._cache[pid]
 
 
-def _boot_seconds() -> float:
-    """Seconds since boot on the clock /proc/<pid>/stat's start time uses."""
-    try:
-        return time.clock_gettime(time.CLOCK_BOOTTIME)
-    except (AttributeError, OSError):  # pragma: no cover - non-Linux
-        return time.monotonic()
-
-
-def _parse_stat(data: bytes) -> _Stat | None:
-    # "pid (comm) state ppid ..." — comm may hold spaces and parentheses: split after the last ')'.
-    rest = data[data.rfind(b")") + 2 :].split()
-    try:
-        # Fields 4, 14, 15, 22, 24 of proc(5), counted from field 3 (state) at index 0.
-        return _Stat(int(rest[1]), int(rest[11]) + int(rest[12]), int(rest[19]), int(rest[21]))
-    except (IndexError, ValueError):
-        return None
-
-
-def _read_stat(proc: str, pid: int) -> _Stat | None:
-    try:
-        with open(f"{proc}/{pid}/stat", "rb", buffering=0) as f:
-            return _parse_stat(f.read())
-    except OSError:
-        return None
-
-
 def _has_children_files(proc: str) -> bool:
     return os.path.exists(f"{proc}/{os.getpid()}/task/{threading.get_native_id()}/children")
 
@@ -195,35 +188,3 @@ def _children_of(proc: str, pid: int) -> list[int]:
         except (OSError, ValueError):
             continue
     return out
-
-
-def _scan(proc: str) -> dict[int, _Stat]:
-    """Every process's stat (only when the kernel has no children files)."""
-    table: dict[int, _Stat] = {}
-    try:
-        names = os.listdir(proc)
-    except OSError:
-        return table
-    for name in names:
-        if name.isdigit():
-            st = _read_stat(proc, int(name))
-            if st is not None:
-                table[int(name)] = st
-    return table
-
-
-def _descendant_counts(roots: list[int], table: dict[int, _Stat]) -> dict[int, int]:
-    children: dict[int, list[int]] = {}
-    for pid, st in table.items():
-        children.setdefault(st.ppid, []).append(pid)
-    counts = {}
-    for root in roots:
-        seen = {root}
-        stack = list(children.get(root, ()))
-        while stack:
-            pid = stack.pop()
-            if pid not in seen:
-                seen.add(pid)
-                stack.extend(children.get(pid, ()))
-        counts[root] = len(seen) - 1
-    return counts

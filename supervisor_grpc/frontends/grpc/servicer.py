@@ -74,7 +74,7 @@ class SupervisorServicer(pb_grpc.SupervisorServiceServicer):
     ) -> None:
         self._groups = groups
         self._control = control
-        self._sync = control.sync  # presentation (describe, wall time), the journal
+        self._sync = control.sync  # the clocks (for frontends.presentation), the journal
         self._slots = slots
         self._wakeups = wakeups
         self._stopping = stopping

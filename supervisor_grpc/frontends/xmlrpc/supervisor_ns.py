@@ -24,6 +24,7 @@ from typing import Any
 from ...control import ActionResult, Control, parse_signal
 from ...errors import NoFile, NoSuchProcess, SupervisorError
 from ...model import SIGNALLABLE_STATES, Channel
+from ..presentation import describe, wall_time
 from .codec import capped_int, log_text
 from .faults import Faults, RpcFault, from_error
 from .structs import (
@@ -56,6 +57,9 @@ class SupervisorNamespace:
         self.control = control
         self.restarting = threading.Event()
         self._restart_lock = threading.Lock()
+
+    def _wall_time(self, t_mono: float | None) -> float:
+        return wall_time(self.control, t_mono)
 
     # ---- supervisor's _update(): refuse while stopping ------------------------------------
 
@@ -300,16 +304,14 @@ class SupervisorNamespace:
         target = self._process(name)
         with _faults(str(name)):
             info = self.control.process_info(target)
-        return info_struct(info, time.time(), self.control.wall_time, self.control.describe(info))
+        return info_struct(info, time.time(), self._wall_time, describe(self.control, info))
 
     def all_process_info(self) -> list[Struct]:
         self.check()
         with _faults():
             infos = self.control.list_processes()
         now = time.time()
-        return [
-            info_struct(i, now, self.control.wall_time, self.control.describe(i)) for i in infos
-        ]
+        return [info_struct(i, now, self._wall_time, describe(self.control, i)) for i in infos]
 
     # ---- process logs ------------------------------------------------------------------
 
