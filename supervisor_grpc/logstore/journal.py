@@ -15,6 +15,8 @@ from collections.abc import Callable
 from itertools import islice
 from typing import Generic, TypeVar
 
+from .watchers import Watchers
+
 T = TypeVar("T")
 
 
@@ -31,15 +33,13 @@ class EventJournal(Generic[T]):
         self._closed = False
         self._cond = threading.Condition(threading.Lock())
         # Called after every append and at close (see ByteRing.watch).
-        self._watchers: tuple[Callable[[], None], ...] = ()
+        self._watchers = Watchers()
 
     def watch(self, callback: Callable[[], None]) -> None:
-        with self._cond:
-            self._watchers = (*self._watchers, callback)
+        self._watchers.add(callback)
 
     def unwatch(self, callback: Callable[[], None]) -> None:
-        with self._cond:
-            self._watchers = tuple(w for w in self._watchers if w is not callback)
+        self._watchers.remove(callback)
 
     @property
     def last_seq(self) -> int:
@@ -55,8 +55,7 @@ class EventJournal(Generic[T]):
             self._last_seq += 1
             self._cond.notify_all()
             seq = self._last_seq
-        for callback in self._watchers:
-            callback()
+        self._watchers.notify()
         return seq
 
     def read(self, cursor: int, max_items: int = 256) -> tuple[list[tuple[int, T]], int, int]:
@@ -90,5 +89,4 @@ class EventJournal(Generic[T]):
         with self._cond:
             self._closed = True
             self._cond.notify_all()
-        for callback in self._watchers:
-            callback()
+        self._watchers.notify()

@@ -14,6 +14,8 @@ from bisect import bisect_right
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from .watchers import Watchers
+
 _NEWLINE = 0x0A
 # Small reads are merged into the newest chunk up to this size. A bytes object, its two
 # list slots and its offset int cost ~90 bytes: kept one per 10-byte read, a 1 MiB ring
@@ -88,19 +90,13 @@ class ByteRing:
         self._closed = False
         # Callbacks run after every change (any thread; each must be quick and never block):
         # how asyncio followers get woken without a thread each waiting on ``_cond``.
-        self._watchers: tuple[Callable[[], None], ...] = ()
+        self._watchers = Watchers()
 
     def watch(self, callback: Callable[[], None]) -> None:
-        with self._cond:
-            self._watchers = (*self._watchers, callback)
+        self._watchers.add(callback)
 
     def unwatch(self, callback: Callable[[], None]) -> None:
-        with self._cond:
-            self._watchers = tuple(w for w in self._watchers if w is not callback)
-
-    def _poke(self) -> None:
-        for callback in self._watchers:
-            callback()
+        self._watchers.remove(callback)
 
     @property
     def start(self) -> int:
@@ -131,7 +127,7 @@ class ByteRing:
             self._end += len(data)
             self._trim()
             self._cond.notify_all()
-        self._poke()
+        self._watchers.notify()
 
     def _seal(self) -> None:
         if self._tail:
@@ -167,13 +163,13 @@ class ByteRing:
             self._dead_bytes = 0
             self._start = self._end
             self._cond.notify_all()
-        self._poke()
+        self._watchers.notify()
 
     def close(self) -> None:
         with self._cond:
             self._closed = True
             self._cond.notify_all()
-        self._poke()
+        self._watchers.notify()
 
     def reopen(self) -> None:
         with self._cond:
