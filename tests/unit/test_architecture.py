@@ -26,12 +26,19 @@ MACHINE_ALLOWED = PURE_STDLIB | {
     "supervisor_grpc.machine.process",
     "supervisor_grpc.machine.vocabulary",
 }
+MODEL_ALLOWED = PURE_STDLIB | {
+    "supervisor_grpc.errors",
+    *(f"supervisor_grpc.model.{p.stem}" for p in (PACKAGE / "model").glob("*.py")),
+}
 ALLOWED = {
     **{
         f"machine/{p.name}": MACHINE_ALLOWED
         for p in sorted((PACKAGE / "machine").glob("*.py"))
     },
-    "model.py": PURE_STDLIB | {"supervisor_grpc.errors"},
+    **{
+        f"model/{p.name}": MODEL_ALLOWED
+        for p in sorted((PACKAGE / "model").glob("*.py"))
+    },
 }
 
 
@@ -77,7 +84,7 @@ def test_import_linter_contracts_are_kept():
 
 @pytest.mark.parametrize("filename", sorted(ALLOWED))
 def test_pure_rooms_import_only_the_allow_list(filename):
-    package = "supervisor_grpc.machine" if filename.startswith("machine/") else "supervisor_grpc"
+    package = f"supervisor_grpc.{filename.split('/')[0]}"
     modules = imported_modules((PACKAGE / filename).read_text(), package)
     unexpected = sorted(modules - ALLOWED[filename])
     assert unexpected == [], f"{filename} imports {unexpected}"

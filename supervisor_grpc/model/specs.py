@@ -1,11 +1,8 @@
-"""The vocabulary every room shares: states, specs, exit statuses, snapshots, events.
+"""What the configuration says: frozen specs the config room builds and the core reads.
 
-Owns: value types only (enums with supervisor 4.3.0's numeric codes, frozen specs).
-May import: stdlib only (enforced by tests/unit/test_architecture.py).
-Threading: immutable values, safe to pass between any threads.
-
-Times: a bare ``*_mono`` or ``now`` is monotonic seconds. Wall-clock values exist only at the
-front-ends, which convert with :func:`mono_to_wall`.
+Owns: ``ProgramSpec``, ``GroupSpec``, ``DaemonSpec`` and their parts.
+May import: stdlib, model.states.
+Threading: immutable values.
 """
 
 from __future__ import annotations
@@ -15,34 +12,7 @@ import signal
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
-
-class ProcessState(enum.IntEnum):
-    """A process's observed state; values are supervisor's wire codes (states.py)."""
-
-    STOPPED = 0
-    STARTING = 10
-    RUNNING = 20
-    BACKOFF = 30
-    STOPPING = 40
-    EXITED = 100
-    FATAL = 200
-    UNKNOWN = 1000
-
-
-STOPPED_STATES = frozenset(
-    {ProcessState.STOPPED, ProcessState.EXITED, ProcessState.FATAL, ProcessState.UNKNOWN}
-)
-RUNNING_STATES = frozenset({ProcessState.RUNNING, ProcessState.BACKOFF, ProcessState.STARTING})
-SIGNALLABLE_STATES = frozenset({ProcessState.RUNNING, ProcessState.STARTING, ProcessState.STOPPING})
-
-
-class DaemonState(enum.IntEnum):
-    """The daemon's mood; values are supervisor's ``getState`` codes."""
-
-    FATAL = 2
-    RUNNING = 1
-    RESTARTING = 0
-    SHUTDOWN = -1
+from .states import make_namespec
 
 
 class AutoRestart(enum.Enum):
@@ -51,13 +21,6 @@ class AutoRestart(enum.Enum):
     NEVER = "false"
     ALWAYS = "true"
     UNEXPECTED = "unexpected"
-
-
-class Channel(enum.Enum):
-    """A child's output stream."""
-
-    STDOUT = "stdout"
-    STDERR = "stderr"
 
 
 class GroupKind(enum.Enum):
@@ -93,15 +56,6 @@ class HealthKind(enum.Enum):
     COMMAND = "command"
     TCP = "tcp"
     HTTP = "http"
-
-
-class Health(enum.Enum):
-    """A program's health, as Docker reports it (NONE: no check configured)."""
-
-    NONE = "none"
-    STARTING = "starting"
-    HEALTHY = "healthy"
-    UNHEALTHY = "unhealthy"
 
 
 @dataclass(frozen=True, slots=True)
@@ -273,152 +227,6 @@ class DaemonSpec:
             if g.name == name:
                 return g
         return None
-
-
-@dataclass(frozen=True, slots=True)
-class ExitStatus:
-    """How a child ended: an exit code, or the signal that killed it."""
-
-    code: int | None = None
-    signal: int | None = None
-    core_dumped: bool = False
-
-    @property
-    def policy_code(self) -> int:
-        """The number autorestart/exitcodes compare: the code, or -1 for a signal death
-        (supervisor's ``decode_wait_status``)."""
-        return self.code if self.code is not None else -1
-
-    @property
-    def shell_code(self) -> int:
-        """The shell convention tini uses: the code, or 128+N for death by signal N."""
-        if self.signal is not None:
-            return 128 + self.signal
-        return self.code if self.code is not None else 255
-
-    def describe(self) -> str:
-        """supervisor's wording: ``exit status 1`` or ``terminated by SIGKILL``."""
-        if self.signal is not None:
-            text = f"terminated by {signal_name(self.signal)}"
-            return text + " (core dumped)" if self.core_dumped else text
-        return f"exit status {self.code}"
-
-
-def signal_name(signum: int) -> str:
-    try:
-        return signal.Signals(signum).name
-    except ValueError:
-        return f"signal {signum}"
-
-
-@dataclass(frozen=True, slots=True)
-class LogFaults:
-    """What one log channel could not write (a stalled pipe, a full disk), for process info.
-
-    Counters are for the channel's life; ``failing`` says an episode is in progress now.
-    """
-
-    dropped_bytes: int = 0
-    dropped_lines: int = 0
-    write_errors: int = 0
-    last_error: str = ""
-    failing: bool = False
-
-
-NO_LOG_FAULTS = LogFaults()
-
-
-@dataclass(frozen=True, slots=True)
-class ProcessInfo:
-    """A snapshot of one process, taken on the loop thread and handed to any thread."""
-
-    name: str
-    group: str
-    state: ProcessState
-    pid: int
-    start_mono: float | None
-    stop_mono: float | None
-    exit_status: ExitStatus | None
-    spawn_error: str
-    stdout_logfile: str
-    stderr_logfile: str
-    expected: bool = True
-    # Set when the core has something better to say than the state (e.g. what a start waits for).
-    description: str = ""
-    health: Health = Health.NONE
-    health_output: str = ""
-    autostart: bool = True
-    stdout_log: LogFaults = NO_LOG_FAULTS
-    stderr_log: LogFaults = NO_LOG_FAULTS
-
-    @property
-    def namespec(self) -> str:
-        return make_namespec(self.group, self.name)
-
-
-@dataclass(frozen=True, slots=True)
-class Event:
-    """One entry of the event journal: a process transition or a daemon event.
-
-    ``kind`` is ``"process_state"`` (with from/to states), ``"daemon_state"``,
-    ``"group_added"``, ``"group_removed"``, ``"health"`` (``reason`` = the new health),
-    ``"process_communication"`` (``channel`` and ``data``: a capture-mode message) or
-    ``"remote_communication"`` (``comm_type`` and ``data``: a sendRemoteCommEvent).
-    """
-
-    kind: str
-    time_mono: float
-    name: str = ""
-    group: str = ""
-    from_state: ProcessState | None = None
-    to_state: ProcessState | None = None
-    daemon_state: DaemonState | None = None
-    pid: int = 0
-    expected: bool = True
-    reason: str = ""
-    tries: int = 0  # process_state STARTING/BACKOFF: supervisor's failed-start count
-    channel: str = ""
-    comm_type: str = ""
-    data: bytes = b""
-
-    @property
-    def namespec(self) -> str:
-        """The process's namespec ("" names nothing: daemon and group events)."""
-        return make_namespec(self.group, self.name)
-
-
-@dataclass(frozen=True, slots=True)
-class ConfigDiff:
-    """What a reread found: group names added, changed and removed (supervisor's triple)."""
-
-    added: tuple[str, ...] = ()
-    changed: tuple[str, ...] = ()
-    removed: tuple[str, ...] = ()
-
-
-@dataclass(frozen=True, slots=True)
-class DaemonInfo:
-    """What GetState/getState report about the daemon itself."""
-
-    state: DaemonState
-    pid: int
-    identifier: str
-    config_file: str
-    start_mono: float
-    version: str
-
-
-def make_namespec(group: str, name: str) -> str:
-    """supervisor's ``make_namespec``: ``group:name``, or ``name`` when they are equal. The one
-    place a namespec is spelled; every value with a group and a name asks it."""
-    return name if group == name else f"{group}:{name}"
-
-
-def mono_to_wall(t_mono: float | None, now_mono: float, now_wall: float) -> float:
-    """Convert a monotonic instant to wall clock as seen now (0.0 for "never")."""
-    if t_mono is None:
-        return 0.0
-    return now_wall - (now_mono - t_mono)
 
 
 def environment_dict(pairs: tuple[tuple[str, str], ...]) -> Mapping[str, str]:
