@@ -2,6 +2,7 @@
 
 Owns: argv (and tini's environment variables) -> Options, the usage errors (exit status 2,
 one line, no traceback) and the --help text.
+May import: stdlib and the package version only.
 Threading: main thread, before anything starts.
 
 Two dialects share one program; which one is decided before any option is interpreted:
