@@ -3,7 +3,8 @@
 The package is split by kind of value (``states``, ``specs``, ``snapshots``, ``events``); every
 room imports the names from here, so a value can move between the modules without touching them.
 
-Owns: value types only (enums with supervisor 4.3.0's numeric codes, frozen specs).
+Owns: value types only (enums with supervisor 4.3.0's numeric codes or the config's spellings,
+frozen specs).
 May import: stdlib only (enforced by tests/unit/test_architecture.py).
 Threading: immutable values, safe to pass between any threads.
 
