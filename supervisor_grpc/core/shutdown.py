@@ -17,7 +17,7 @@ from collections.abc import Callable
 from ..errors import ShuttingDown
 from ..logstore import EventJournal
 from ..machine import Input, Publish, StopRequested
-from ..model import STOPPED_STATES, DaemonSpec, DaemonState, Event, ProcessState
+from ..model import STOPPED_STATES, DaemonSpec, DaemonState, Event, ExitWhen, ProcessState
 from .deps import Dependencies
 from .policy import failure_exit_code
 from .ports import Clock, Spawner
@@ -165,11 +165,11 @@ class Shutdown:
                 f"{state.name} and will not be restarted: stopping everything",
                 failure_exit_code(proc, critical=True),
             )
-        elif self.spec.exit_when == "any":
+        elif self.spec.exit_when is ExitWhen.ANY:
             self.request(
                 f"{proc.namespec} is done (exit_when=any)", failure_exit_code(proc, critical=False)
             )
-        elif self.spec.exit_when == "all" and all(
+        elif self.spec.exit_when is ExitWhen.ALL and all(
             self._done_for_good(p) for p in self.table.processes.values()
         ):
             codes = [

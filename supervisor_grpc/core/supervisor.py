@@ -50,6 +50,7 @@ from ..model import (
     Health,
     ProcessInfo,
     ProcessState,
+    UnhealthyAction,
 )
 from .childpipes import ChildPipes
 from .deadlines import Deadlines
@@ -361,7 +362,9 @@ class Supervisor:
         for listener in self.health_listeners:
             listener(proc, status)
         spec = proc.spec.health
-        if spec is None or spec.unhealthy_action != "restart" or status is not Health.UNHEALTHY:
+        if spec is None or status is not Health.UNHEALTHY:
+            return
+        if spec.unhealthy_action is not UnhealthyAction.RESTART:
             return
         if self.mood is DaemonState.RUNNING and proc.machine.state is S.RUNNING:
             log.warning("restarting %s: unhealthy", proc.namespec)

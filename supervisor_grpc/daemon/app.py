@@ -27,6 +27,10 @@ from ..machine import Publish
 from ..model import (
     DaemonSpec,
     DaemonState,
+    ForwardOutput,
+    HttpKind,
+    LogFormat,
+    LogLevel,
     LogSpec,
     ProcessState,
 )
@@ -66,14 +70,14 @@ class App:
             path = os.path.abspath(opts.configuration or find_config_or_fail(opts))
             spec = config.load(path)
         else:
-            spec = DaemonSpec(logfile=None, loglevel="warn", nocleanup=True)
+            spec = DaemonSpec(logfile=None, loglevel=LogLevel.WARN, nocleanup=True)
         if opts.command:
             group = specs.single_command_spec(opts.command, {g.name for g in spec.groups})
             spec = dataclasses.replace(spec, groups=(*spec.groups, group))
         spec = specs.apply_overrides(spec, opts)
-        if path is None:
+        if path is None and opts.loglevel is None:  # else apply_overrides set it
             verbosity = loglevel_for_verbosity(opts.verbosity)
-            spec = dataclasses.replace(spec, loglevel=opts.loglevel or verbosity)
+            spec = dataclasses.replace(spec, loglevel=verbosity)
         specs.check_supported(spec)
         return cls(opts, spec, path)
 
@@ -159,14 +163,16 @@ class App:
         # Everything we print to our own stdout/stderr (the log echo, forwarded lines) goes
         # through one bounded writer thread: a container's stdout that nobody drains must
         # never block the loop (or any thread that logs).
-        mode = spec.forward_output if spec.forward_output != "off" else "text"
-        self._stdio = Forwarder(mode, max_buffer_bytes=spec.forward_buffer_bytes)
+        self._stdio = Forwarder(
+            spec.forward_output.line_format, max_buffer_bytes=spec.forward_buffer_bytes
+        )
         self._stdio.start()
         to_terminal = spec.logfile in ("/dev/stdout", "/dev/stderr")
         echo = None
         if not spec.silent and not to_terminal:
             echo = wiring.EchoStream(self._stdio, "stderr" if self.single_only else "stdout")
-        handler = MainLogHandler(channel, echo_stream=echo, json_lines=spec.log_format == "json")
+        json_lines = spec.log_format is LogFormat.JSON
+        handler = MainLogHandler(channel, echo_stream=echo, json_lines=json_lines)
         root = logging.getLogger()
         root.handlers[:] = [handler]
         root.setLevel(level_number(spec.loglevel))
@@ -205,7 +211,7 @@ class App:
         core.listeners.append(self._on_transition)
         offload_pool = concurrent.futures.ThreadPoolExecutor(2, thread_name_prefix="supgrpc-probe")
         core.health.prober = functools.partial(wiring.probe_on_worker, offload_pool, inbox)
-        if spec.forward_output != "off":
+        if spec.forward_output is not ForwardOutput.OFF:
             core.child_pipes.forwarder = self._stdio
         # 7. Groups (log files open now, so a bad path fails before anything starts).
         core.add_initial_groups()
@@ -253,7 +259,7 @@ class App:
 
     def _serverurl(self) -> str | None:
         for server in self.spec.http_servers:
-            if server.kind == "unix":
+            if server.kind is HttpKind.UNIX:
                 return f"unix://{server.address}"
         for server in self.spec.http_servers:
             host_, _, port = server.address.rpartition(":")

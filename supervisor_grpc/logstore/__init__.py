@@ -20,6 +20,7 @@ from supervisor_grpc.logstore.mainlog import (
     MainLogHandler,
     SupervisorFormatter,
     level_number,
+    log_level,
 )
 from supervisor_grpc.logstore.ring import ReadResult
 from supervisor_grpc.logstore.sink import cleanup_auto_logs
@@ -35,5 +36,6 @@ __all__ = [
     "SupervisorFormatter",
     "cleanup_auto_logs",
     "level_number",
+    "log_level",
     "strip_ansi",
 ]

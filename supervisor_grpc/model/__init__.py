@@ -3,7 +3,8 @@
 The package is split by kind of value (``states``, ``specs``, ``snapshots``, ``events``); every
 room imports the names from here, so a value can move between the modules without touching them.
 
-Owns: value types only (enums with supervisor 4.3.0's numeric codes, frozen specs).
+Owns: value types only (enums with supervisor 4.3.0's numeric codes or the config's spellings,
+frozen specs).
 May import: stdlib only (enforced by tests/unit/test_architecture.py).
 Threading: immutable values, safe to pass between any threads.
 
@@ -18,14 +19,20 @@ from .snapshots import NO_LOG_FAULTS, ConfigDiff, DaemonInfo, LogFaults, Process
 from .specs import (
     AutoRestart,
     DaemonSpec,
+    ExitWhen,
+    ForwardOutput,
     GroupKind,
     GroupSpec,
     GrpcSpec,
     HealthKind,
     HealthSpec,
+    HttpKind,
     HttpServerSpec,
+    LogFormat,
+    LogLevel,
     LogSpec,
     ProgramSpec,
+    UnhealthyAction,
     environment_dict,
 )
 from .states import (
@@ -55,18 +62,24 @@ __all__ = [
     "DaemonState",
     "Event",
     "ExitStatus",
+    "ExitWhen",
+    "ForwardOutput",
     "GroupKind",
     "GroupSpec",
     "GrpcSpec",
     "Health",
     "HealthKind",
     "HealthSpec",
+    "HttpKind",
     "HttpServerSpec",
     "LogFaults",
+    "LogFormat",
+    "LogLevel",
     "LogSpec",
     "ProcessInfo",
     "ProcessState",
     "ProgramSpec",
+    "UnhealthyAction",
     "environment_dict",
     "make_namespec",
     "mono_to_wall",
