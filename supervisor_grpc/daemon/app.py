@@ -22,7 +22,14 @@ from .. import config
 from ..control import Control, parse_signal
 from ..core import Process, Supervisor
 from ..errors import ConfigError, NoFile, NotExecutable, ShuttingDown, SupervisorError
-from ..logstore import Forwarder, LogChannel, MainLogHandler, cleanup_auto_logs, level_number
+from ..logstore import (
+    Forwarder,
+    LogChannel,
+    MainLogHandler,
+    StreamFlusher,
+    cleanup_auto_logs,
+    level_number,
+)
 from ..machine import Publish
 from ..model import (
     DaemonSpec,
@@ -53,6 +60,8 @@ class App:
         self.single_only = config_path is None
         self._pidfile_written = False
         self.inherited = signals.Inherited()
+        # One thread (only while something is stalled) for every stream log, main log too.
+        self.stream_flusher = StreamFlusher()
         for group in spec.groups:
             if group.section == "command line":
                 self.main_name = group.name
@@ -149,6 +158,7 @@ class App:
             logspec if spec.logfile else None,
             channel="main",
             identifier=spec.identifier,
+            flusher=self.stream_flusher,
         )
         try:
             channel.open()
@@ -189,7 +199,13 @@ class App:
             child_ignored=self.inherited.ignored,
         )
         core = Supervisor(
-            spec, clock=loop.clock, spawner=spawner, reactor=loop, pipes=Pipes(), reaper=reaper.reap
+            spec,
+            clock=loop.clock,
+            spawner=spawner,
+            reactor=loop,
+            pipes=Pipes(),
+            reaper=reaper.reap,
+            stream_flusher=self.stream_flusher,
         )
         core.unknown_pid_level = logging.WARNING if self.opts.warn_on_reap else logging.DEBUG
         control = Control(inbox, core, self.load_config)
