@@ -1,5 +1,6 @@
 """Many stalled stream logs cost one flusher, not one thread each; a FIFO log with no reader
-never freezes the init (issue 11 follow-ups, items 1 and 2).
+never freezes the init; the main log's own drops are visible over RPC (issue 11
+follow-ups, items 1 to 3).
 
 Real ``supgrpcd`` subprocesses: one whose stdout is a pipe nobody reads yet, shared by many
 programs logging to ``/dev/stdout``; one whose program log and main log are FIFOs that
@@ -9,17 +10,20 @@ nobody has opened for reading yet.
 from __future__ import annotations
 
 import collections
+import json
 import os
 import re
 import select
 import signal
+import subprocess
 import time
+import xmlrpc.client
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.integration.grpc_fixtures import Daemon, short_tmpdir, wait_until
+from tests.integration.grpc_fixtures import CLI, Daemon, free_port, short_tmpdir, wait_until
 from tests.integration.test_log_faults import ANSWER_WITHIN, EXIT_WITHIN, StalledStdoutDaemon
 
 PROGRAMS = 40
@@ -195,3 +199,70 @@ def test_a_fifo_log_without_a_reader_never_blocks_the_init() -> None:
         assert daemon.proc.wait(EXIT_WITHIN) == 0
     finally:
         daemon.stop()
+
+
+# -- item 3: the main log's own drops, over GetState and in `supgrpc-cli status` -----------
+
+
+class StalledMainLogTraceDaemon(StalledStdoutDaemon):
+    """``logfile=/dev/stdout`` into a pipe nobody reads, at loglevel trace, with an XML-RPC
+    port: each XML-RPC fault is traced with its text, so long names fill the main log fast."""
+
+    def write_config(self, programs: str | None = None) -> None:
+        super().write_config(programs)
+        text = self.conf.read_text()
+        text = text.replace(f"logfile = {self.dir}/supervisord.log", "logfile = /dev/stdout")
+        self.conf.write_text(text.replace("loglevel = debug", "loglevel = trace"))
+
+
+def test_main_log_drops_are_in_get_state_and_cli_status() -> None:
+    port = free_port()
+    daemon = StalledMainLogTraceDaemon(
+        short_tmpdir(),
+        f"""
+        [inet_http_server]
+        port = 127.0.0.1:{port}
+
+        [program:sleeper]
+        command = sleep 1000
+        startsecs = 0
+        """,
+    )
+    try:
+        daemon.start()
+        client = daemon.client(timeout=ANSWER_WITHIN)
+        rpc = xmlrpc.client.ServerProxy(f"http://127.0.0.1:{port}/RPC2")
+        try:
+            assert client.get_state().main_log.dropped_lines == 0
+
+            def flood() -> bool:
+                with pytest.raises(xmlrpc.client.Fault):
+                    rpc.supervisor.startProcess("n" * 100_000)  # traced: ~100 KB per call
+                faults = client.get_state().main_log
+                return faults.failing and faults.dropped_lines > 0
+
+            wait_until(flood, timeout=60, what="the main log to drop")
+            faults = client.get_state().main_log
+            assert "not being read" in faults.last_error
+            assert faults.dropped_bytes > 100_000 and faults.write_errors == 0
+            status = subprocess.run(
+                [CLI, "-s", daemon.unix_address, "status"],
+                capture_output=True,
+                text=True,
+                timeout=30,
+            )
+            assert "sleeper" in status.stdout
+            assert re.search(
+                r"^supgrpcd \[main log: \d+ line\(s\) dropped, not being read", status.stdout, re.M
+            ), status.stdout
+            as_json = subprocess.run(
+                [CLI, "-s", daemon.unix_address, "-o", "json", "status"],
+                capture_output=True,
+                text=True,
+                timeout=30,
+            )
+            assert json.loads(as_json.stdout)["main_log"]["dropped_lines"] > 0
+        finally:
+            client.close()
+    finally:
+        daemon.close()
