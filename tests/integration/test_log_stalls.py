@@ -27,8 +27,9 @@ from tests.integration.grpc_fixtures import CLI, Daemon, free_port, short_tmpdir
 from tests.integration.test_log_faults import ANSWER_WITHIN, EXIT_WITHIN, StalledStdoutDaemon
 
 PROGRAMS = 40
-LINES = 100_000  # 12-byte lines: 1.2 MB each, more than a stream sink's 1 MiB buffer
-NUMBERED = re.compile(rb"p(\d\d) (\d{7})")
+LINES = 100_000  # 14-byte lines: 1.4 MB each, more than a stream sink's 1 MiB buffer
+# The program number twice: a line torn by another writer's bytes never looks whole.
+NUMBERED = re.compile(rb"p(\d\d) (\d\d)(\d{7})")
 
 
 def _threads(pid: int) -> int:
@@ -40,7 +41,7 @@ def many_stalled() -> Iterator[StalledStdoutDaemon]:
     programs = "".join(
         f"""
         [program:p{i:02d}]
-        command = sh -c 'seq -f "p{i:02d} %%07g" 1 {LINES}; exec sleep 1000'
+        command = sh -c 'seq -f "p{i:02d} {i:02d}%%07g" 1 {LINES}; exec sleep 1000'
         stdout_logfile = /dev/stdout
         stdout_logfile_maxbytes = 0
         startsecs = 0
@@ -89,8 +90,8 @@ def test_many_stalled_stream_logs_share_one_flusher(many_stalled: StalledStdoutD
                 *lines, rest = data.split(b"\n")
                 for line in lines:
                     m = NUMBERED.fullmatch(line)
-                    if m:
-                        seen[int(m.group(1))].append(int(m.group(2)))
+                    if m and m.group(1) == m.group(2):
+                        seen[int(m.group(1))].append(int(m.group(3)))
                     else:
                         torn.append(line)
             return not any(client.get_process(n).stdout_log.failing for n in names)
@@ -106,7 +107,7 @@ def test_many_stalled_stream_logs_share_one_flusher(many_stalled: StalledStdoutD
             # another writer's bytes).
             assert len(numbers) + info.dropped_lines <= LINES, name
             missing += LINES - len(numbers) - info.dropped_lines
-            assert info.dropped_bytes == 12 * info.dropped_lines
+            assert info.dropped_bytes == 14 * info.dropped_lines
         assert missing <= 2 * len(torn), (missing, torn[:5])
         # Once nothing is stalled the flusher is gone too.
         assert _threads(pid) <= stalled_threads
@@ -165,9 +166,22 @@ def test_a_fifo_log_without_a_reader_never_blocks_the_init() -> None:
                 what="the sink to say it has no reader",
             )
             assert "no reader" in info.last_error
-            # Reload and SIGUSR2 (reopen) do not block on the FIFO either.
+            # SIGUSR2 (reopen) and a reload that adds a program logging to another FIFO
+            # nobody reads do not block either.
             assert daemon.proc is not None
             daemon.proc.send_signal(signal.SIGUSR2)
+            late_fifo = daemon.dir / "late.fifo"
+            os.mkfifo(late_fifo)
+            daemon.conf.write_text(
+                daemon.conf.read_text()
+                + f"\n[program:late]\ncommand = echo late\nstdout_logfile = {late_fifo}\n"
+                "startsecs = 0\nautorestart = false\n"
+            )
+            t0 = time.monotonic()
+            assert "late" in client.update().added
+            assert time.monotonic() - t0 < ANSWER_WITHIN
+            wait_until(lambda: client.get_process("late").state == "EXITED", what="late ran")
+            assert "no reader" in client.get_process("late").stdout_log.last_error
             for _ in range(3):
                 t0 = time.monotonic()
                 client.list_processes()
