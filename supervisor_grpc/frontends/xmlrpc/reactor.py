@@ -157,13 +157,8 @@ class Reactor:
     def _expire(self, now: float) -> None:
         if self._resume_at is not None and now >= self._resume_at:
             self._resume_at = None
-            self._listen(True)
-            # Try at once rather than wait for a client: the backlog may well be empty (the
-            # EMFILE came from the accept after the one that took the last descriptor), and
-            # only an attempt tells whether the episode is over.
-            for bound in self.listeners:
-                if self._resume_at is None:
-                    self._accept(bound)
+            if not self.stopping.is_set():  # the listeners stay closed while stopping
+                self._resume_accepting()
         for conn in [c for c in self._conns if c.deadline <= now]:
             if conn.reject and conn.state in (State.IDLE, State.HEAD):
                 self._refuse(conn, "HTTP/1.1", HttpError(503))
@@ -174,6 +169,15 @@ class Reactor:
                 self._drop(conn)
 
     # ---- accepting ------------------------------------------------------------------------
+
+    def _resume_accepting(self) -> None:
+        self._listen(True)
+        # Try at once rather than wait for a client: the backlog may well be empty (the
+        # EMFILE came from the accept after the one that took the last descriptor), and
+        # only an attempt tells whether the episode is over.
+        for bound in self.listeners:
+            if self._resume_at is None:
+                self._accept(bound)
 
     def _listen(self, on: bool) -> None:
         for bound in self.listeners:
