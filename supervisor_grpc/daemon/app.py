@@ -160,12 +160,17 @@ class App:
             identifier=spec.identifier,
             flusher=self.stream_flusher,
         )
+        # What the open has to say (a FIFO with no reader yet) goes to the main log, later.
+        early: list[str] = []
+        report, channel.faults.report = channel.faults.report, early.append
         try:
             channel.open()
         except OSError as exc:
             raise ConfigError(
                 f"cannot open {spec.logfile}: {exc.strerror}", section="supervisord", key="logfile"
             )
+        finally:
+            channel.faults.report = report
         # Everything we print to our own stdout/stderr (the log echo, forwarded lines) goes
         # through one bounded writer thread: a container's stdout that nobody drains must
         # never block the loop (or any thread that logs).
@@ -181,6 +186,8 @@ class App:
         root.handlers[:] = [handler]
         root.setLevel(level_number(spec.loglevel))
         self._main_handler = handler
+        for message in early:
+            log.warning("%s", message)
         return channel
 
     def _supervise(self, main_log: LogChannel) -> int:
