@@ -18,11 +18,14 @@ the cost of 100 stalled ``/dev/stdout`` logs at one thread instead of 100.
 
 from __future__ import annotations
 
+import logging
 import os
 import select
 import threading
 import time
 from typing import Protocol
+
+log = logging.getLogger("supgrpc")
 
 # A writer waiting for a FIFO's first reader has no descriptor to poll: try to open again
 # this often.
@@ -106,7 +109,11 @@ class StreamFlusher:
             self._wait(writers)
             now = time.monotonic()
             for writer in writers:
-                writer.flush_step(now)
+                try:
+                    writer.flush_step(now)
+                except Exception:  # a bug must cost one stream's bytes, not every stream's
+                    log.critical("log flusher: unexpected error; dropping a stream", exc_info=True)
+                    self.done(writer)  # and never spin on it
 
     def _wait(self, writers: list[Stalled]) -> None:
         poller = select.poll()
