@@ -25,7 +25,7 @@ from ..errors import (
     ShuttingDown,
     SupervisorError,
 )
-from ..logstore import EventJournal
+from ..logstore import EventJournal, StreamFlusher
 from ..machine import (
     DependenciesReady,
     Effect,
@@ -89,6 +89,8 @@ class Supervisor:
         # writer, yet multiplies what every chatty channel keeps resident (1000 programs x 2
         # channels). Bytes that leave it are still in the log file (ReadLog).
         ring_bytes: int = 1 << 20,
+        # One thread drains every stalled stream log (the daemon shares it with the main log).
+        stream_flusher: StreamFlusher | None = None,
     ) -> None:
         self.spec = spec
         self.clock = clock
@@ -146,6 +148,7 @@ class Supervisor:
             clock=clock,
             drive=self._drive,
             ring_bytes=ring_bytes,
+            flusher=stream_flusher,
         )
         self.requests = Requests(
             spawner=spawner,

@@ -22,7 +22,14 @@ from .. import config
 from ..control import Control, parse_signal
 from ..core import Process, Supervisor
 from ..errors import ConfigError, NoFile, NotExecutable, ShuttingDown, SupervisorError
-from ..logstore import Forwarder, LogChannel, MainLogHandler, cleanup_auto_logs, level_number
+from ..logstore import (
+    Forwarder,
+    LogChannel,
+    MainLogHandler,
+    StreamFlusher,
+    cleanup_auto_logs,
+    level_number,
+)
 from ..machine import Publish
 from ..model import (
     DaemonSpec,
@@ -57,6 +64,8 @@ class App:
         self.single_only = config_path is None
         self._pidfile_written = False
         self.inherited = signals.Inherited()
+        # One thread (only while something is stalled) for every stream log, main log too.
+        self.stream_flusher = StreamFlusher()
         for group in spec.groups:
             if group.section == "command line":
                 self.main_name = group.name
@@ -153,13 +162,19 @@ class App:
             logspec if spec.logfile else None,
             channel="main",
             identifier=spec.identifier,
+            flusher=self.stream_flusher,
         )
+        # What the open has to say (a FIFO with no reader yet) goes to the main log, later.
+        early: list[str] = []
+        report, channel.faults.report = channel.faults.report, early.append
         try:
             channel.open()
         except OSError as exc:
             raise ConfigError(
                 f"cannot open {spec.logfile}: {exc.strerror}", section="supervisord", key="logfile"
             )
+        finally:
+            channel.faults.report = report
         # Everything we print to our own stdout/stderr (the log echo, forwarded lines) goes
         # through one bounded writer thread: a container's stdout that nobody drains must
         # never block the loop (or any thread that logs).
@@ -177,6 +192,8 @@ class App:
         root.handlers[:] = [handler]
         root.setLevel(level_number(spec.loglevel))
         self._main_handler = handler
+        for message in early:
+            log.warning("%s", message)
         return channel
 
     def _supervise(self, main_log: LogChannel) -> int:
@@ -195,7 +212,13 @@ class App:
             child_ignored=self.inherited.ignored,
         )
         core = Supervisor(
-            spec, clock=loop.clock, spawner=spawner, reactor=loop, pipes=Pipes(), reaper=reaper.reap
+            spec,
+            clock=loop.clock,
+            spawner=spawner,
+            reactor=loop,
+            pipes=Pipes(),
+            reaper=reaper.reap,
+            stream_flusher=self.stream_flusher,
         )
         core.unknown_pid_level = logging.WARNING if self.opts.warn_on_reap else logging.DEBUG
         control = Control(inbox, core, self.load_config)

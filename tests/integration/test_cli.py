@@ -108,7 +108,8 @@ def test_status_is_aligned_like_supervisorctl(grpcd: gf.Daemon) -> None:
 def test_status_json_is_stable(grpcd: gf.Daemon) -> None:
     code, out, _ = run(grpcd, "-o", "json", "status", "ticker")
     doc = json.loads(out)
-    assert code == 0 and set(doc) == {"processes", "errors"}
+    assert code == 0 and set(doc) == {"processes", "errors", "main_log"}
+    assert set(doc["main_log"]) == LOG_FAULT_KEYS and doc["main_log"]["dropped_lines"] == 0
     (proc,) = doc["processes"]
     assert set(proc) == PROCESS_KEYS
     assert proc["state"] == "RUNNING" and proc["namespec"] == "ticker"
