@@ -4,9 +4,8 @@
   so ``pytest -m "not pid1"`` or ``-m "not integration"`` work without per-file boilerplate.
 - After every test, and once more at the end of the session, no child of the test process may
   be left a zombie (ARCHITECTURE.md "Tests": the teardown check).
-- ``daemon(config, **kw)`` starts ``supgrpcd -c`` on a config written under the test's
-  ``tmp_path`` (see ``tests.helpers.Daemon``); at teardown every daemon still running gets
-  SIGTERM and must exit 0.
+- The shared fixtures (``daemon``, ...) live in ``tests.support.fixtures``, registered here as a
+  plugin so every directory gets them.
 """
 
 from __future__ import annotations
@@ -16,16 +15,14 @@ import os
 # Before anything imports grpc: we only fork+exec, so gRPC's fork handlers are not wanted.
 os.environ["GRPC_ENABLE_FORK_SUPPORT"] = "false"
 
-import itertools
 import signal
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 from hypothesis import settings
 
-from tests.helpers import Daemon, wait_until, zombies_of
+from tests.support import wait_until, zombies_of
 
 
 def _default_signal_dispositions() -> None:
@@ -44,6 +41,8 @@ def _default_signal_dispositions() -> None:
 
 
 _default_signal_dispositions()
+
+pytest_plugins = ["tests.support.fixtures"]
 
 # Property tests explore new random cases on a developer's machine, but CI runs the same
 # examples every time: a red CI must mean the code changed, not the dice. (A failure found
@@ -91,37 +90,3 @@ def _no_zombies_after_test() -> Iterator[None]:
 def _no_zombies_after_session() -> Iterator[None]:
     yield
     _assert_no_zombies("at the end of the session")
-
-
-@pytest.fixture
-def daemon(tmp_path: Path) -> Iterator[Callable[..., Daemon]]:
-    """Factory: ``daemon(config_body, args=..., env=..., start=True, **kw) -> Daemon``.
-
-    Each daemon gets its own directory under ``tmp_path`` (``d0``, ``d1``...). Daemons still
-    running at teardown are stopped with SIGTERM and must exit 0.
-    """
-    made: list[Daemon] = []
-    counter = itertools.count()
-
-    def make(config: str = "", *, start: bool = True, **kw: Any) -> Daemon:
-        d = Daemon(tmp_path / f"d{next(counter)}", config, **kw)
-        made.append(d)
-        if start:
-            d.start()
-        return d
-
-    yield make
-    failures = []
-    for d in made:
-        if d.proc is None:
-            continue
-        if d.running:
-            try:
-                code = d.stop()
-            except AssertionError as exc:
-                failures.append(str(exc))
-                continue
-            if code != 0:
-                failures.append(f"supgrpcd exited {code} on SIGTERM\n{d.diagnostics()}")
-    if failures:
-        pytest.fail("\n\n".join(failures))

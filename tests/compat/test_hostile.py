@@ -17,7 +17,9 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import SUPERVISORCTL, Daemon, DaemonFactory, wait_until
+from tests.support import SUPERVISORCTL, Daemon, wait_until
+from tests.support.daemon import DaemonFactory
+
 from .test_http import CALL, connect, exchange, is_closed, post, read_response
 
 pytestmark = pytest.mark.compat
@@ -31,7 +33,7 @@ def _ctl_answers(d: Daemon, tries: int, timeout: float) -> int:
     for _ in range(tries):
         try:
             done = subprocess.run(
-                [SUPERVISORCTL, "-c", str(d.conf), "status", "sleeper"],
+                [SUPERVISORCTL, "-c", str(d.config_path), "status", "sleeper"],
                 capture_output=True,
                 text=True,
                 timeout=timeout,
@@ -116,16 +118,16 @@ def test_auth_is_checked_before_the_body(daemon_factory: DaemonFactory) -> None:
     ],
 )
 def test_malformed_headers_are_400_with_one_log_line(shared: Daemon, header: str) -> None:
-    before = shared.main_log()
+    before = shared.log()
     with connect(shared) as s:
         s.sendall(f"POST /RPC2 HTTP/1.1\r\nHost: x\r\n{header}\r\n\r\n".encode())
         status, _, _ = read_response(s)
         assert status in (400, 413, 431)
         assert is_closed(s)
-    wait_until(lambda: len(shared.main_log()) > len(before), what="the refusal to be logged")
-    added = shared.main_log()[len(before) :].splitlines()
+    wait_until(lambda: len(shared.log()) > len(before), what="the refusal to be logged")
+    added = shared.log()[len(before) :].splitlines()
     assert len(added) == 1 and "XML-RPC" in added[0], added
-    assert "CRIT" not in added[0] and "Traceback" not in shared.main_log()
+    assert "CRIT" not in added[0] and "Traceback" not in shared.log()
     assert exchange(shared, post(CALL))[0] == 200
 
 
@@ -184,11 +186,11 @@ def test_out_of_descriptors_backs_off_and_logs_once(daemon_factory: DaemonFactor
             s = connect(d)
             s.sendall(post(CALL))
             waiting.append(s)
-        return "Too many open files" in d.main_log()
+        return "Too many open files" in d.log()
 
     wait_until(refused, what="EMFILE to be logged")
     time.sleep(1.5)  # the old acceptor logged 20 lines a second here
-    assert d.main_log().count("Too many open files") == 1, d.main_log()
+    assert d.log().count("Too many open files") == 1, d.log()
     for s in held:
         s.close()
     for s in waiting:  # each accepted once descriptors are free again, and answered

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 import time
 
-from tests.helpers import InProcessCore, fixture_command
+from tests.support import InProcessCore, fixture_command
 
 RUNS = 500
 

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import (
+from tests.support import (
     fixture,
     is_alive,
     kill_orphan,
@@ -54,7 +54,7 @@ class Single:
         return wait_until(
             lambda: text in self.out() and self.out(),
             timeout,
-            message=lambda: f"stdout={self.out()!r} stderr={self.err()!r} rc={self.proc.poll()}",
+            what=lambda: f"stdout={self.out()!r} stderr={self.err()!r} rc={self.proc.poll()}",
         )
 
     def send(self, sig: int) -> None:
@@ -177,7 +177,7 @@ def test_signals_are_forwarded_to_the_command(single):
         count = len(expected)
         # One at a time: standard signals of one kind merge while pending.
         wait_until(
-            lambda count=count: len(s.out().split()) >= count, message=lambda: f"stdout={s.out()!r}"
+            lambda count=count: len(s.out().split()) >= count, what=lambda: f"stdout={s.out()!r}"
         )
     s.send(signal.SIGTERM)
     assert s.wait() == 64 + signal.SIGTERM
@@ -199,7 +199,7 @@ def test_a_forwarded_signal_that_kills_the_command_gives_128_plus_n(single, sig)
 
 
 def _only_child(pid: int) -> int:
-    from tests.helpers import children_of
+    from tests.support import children_of
 
     return wait_until(lambda: children_of(pid) and children_of(pid)[0])
 
@@ -274,7 +274,7 @@ def test_dash_p_delivers_a_signal_when_our_parent_dies(tmp_path):
         wait_until(lambda: "ready" in read_text(out))
         parent.kill()
         parent.wait()
-        wait_until(lambda: "SIGUSR1" in read_text(out), message=lambda: read_text(out))
+        wait_until(lambda: "SIGUSR1" in read_text(out), what=lambda: read_text(out))
         os.kill(init_pid, signal.SIGTERM)
         _, status = os.waitpid(init_pid, 0)
         assert os.waitstatus_to_exitcode(status) == 64 + signal.SIGTERM

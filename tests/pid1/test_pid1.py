@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 
-from tests.helpers import (
+from tests.support import (
     Daemon,
     children_of,
     fixture,
@@ -109,7 +109,7 @@ startsecs=0
     wait_until(
         lambda: children_of(init) == [_host_pid_of(init, maker)],
         timeout=20,
-        message=lambda: (
+        what=lambda: (
             f"children of init: {len(children_of(init))}, zombies: {len(zombies_of(init))}"
         ),
     )
@@ -187,7 +187,7 @@ class SingleInit:
     def wait_output(self, text: str) -> None:
         wait_until(
             lambda: text in self.out(),
-            message=lambda: f"{self.out()!r} {read_text(self.err_path)!r} rc={self.proc.poll()}",
+            what=lambda: f"{self.out()!r} {read_text(self.err_path)!r} rc={self.proc.poll()}",
         )
 
     def init(self) -> int:
@@ -235,7 +235,7 @@ def test_single_command_as_pid_1_forwards_signals(single_init):
         os.kill(init, sig)
         seen.append(signal.Signals(sig).name)
         count = len(seen)
-        wait_until(lambda count=count: len(s.out().split()) >= count, message=lambda: s.out())
+        wait_until(lambda count=count: len(s.out().split()) >= count, what=lambda: s.out())
     os.kill(init, signal.SIGTERM)
     assert s.wait() == 64 + signal.SIGTERM
     assert s.out().split() == [*seen, "SIGTERM"]

@@ -19,8 +19,8 @@ from supervisor_grpc.control.waits import Wait, run_sync
 from supervisor_grpc.errors import NoSuchProcess, ShuttingDown, Timeout
 from supervisor_grpc.logstore import EventJournal
 from supervisor_grpc.model import Channel, Event, GroupSpec, ProcessState
-from tests.helpers import wait_until
-from tests.unit.test_core import exit_, make, program, single, state
+from tests.support import wait_until
+from tests.support.fakes import exit_, make, program, single, state
 
 
 class Inbox:
