@@ -1,7 +1,8 @@
 """Shared pytest set-up: markers by directory, zombie checks, and the ``daemon`` fixture.
 
-- Tests under tests/integration, tests/compat and tests/pid1 get the marker of their directory,
-  so ``pytest -m "not pid1"`` or ``-m "not integration"`` work without per-file boilerplate.
+- Tests under tests/integration, tests/compat, tests/pid1 and tests/tooling get the marker of
+  their directory, so ``pytest -m "not pid1"`` or ``-m "not integration"`` work without
+  per-file boilerplate.
 - After every test, and once more at the end of the session, no child of the test process may
   be left a zombie (ARCHITECTURE.md "Tests": the teardown check).
 - The shared fixtures (``daemon``, ...) live in ``tests.support.fixtures``, registered here as a
@@ -51,7 +52,7 @@ settings.register_profile("ci", derandomize=True, database=None, print_blob=True
 if os.environ.get("CI"):
     settings.load_profile("ci")
 
-_DIRECTORY_MARKERS = ("integration", "compat", "pid1")
+_DIRECTORY_MARKERS = ("integration", "compat", "pid1", "tooling")
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -59,6 +60,7 @@ def pytest_configure(config: pytest.Config) -> None:
         ("integration", "real child processes and sockets"),
         ("compat", "real supervisorctl / supervisord 4.3.0"),
         ("pid1", "runs supgrpcd as PID 1 inside unshare"),
+        ("tooling", "lint, import contracts and generated-code checks (run external tools)"),
     ):
         config.addinivalue_line("markers", f"{name}: {text}")
 

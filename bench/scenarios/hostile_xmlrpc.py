@@ -21,8 +21,8 @@ from harness import (
     OURS,
     REF,
     SLEEPER,
+    BenchDaemon,
     Context,
-    Daemon,
     Program,
     Row,
     daemon,
@@ -45,14 +45,14 @@ def _post(body: bytes) -> bytes:
     return head.encode() + body
 
 
-def _connect(d: Daemon) -> socket.socket:
+def _connect(d: BenchDaemon) -> socket.socket:
     s = socket.socket(socket.AF_UNIX)
-    s.connect(str(d.sock))
+    s.connect(d.rpc_sock)
     s.settimeout(60)
     return s
 
 
-def _answered(d: Daemon, n: int, interval: float, tries: int) -> int:
+def _answered(d: BenchDaemon, n: int, interval: float, tries: int) -> int:
     request = _post(CALL)
     socks = [_connect(d) for _ in range(n)]
     stop = threading.Event()
@@ -98,7 +98,7 @@ def _peak_rss(pid: int) -> int:
     return 0
 
 
-def _big_bodies_growth(d: Daemon) -> float:
+def _big_bodies_growth(d: BenchDaemon) -> float:
     head = b"<methodCall><methodName>supervisor.getAPIVersion</methodName><params><param>"
     head += b"<value><array><data>"
     tail = b"</data></array></value></param></params></methodCall>"

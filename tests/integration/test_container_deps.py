@@ -244,7 +244,7 @@ depends_on=db
 
 def test_explicit_restart_brings_back_dependents_bound_to_it(tmp_path: Path) -> None:
     """restart_with_dependencies after `restart db`: web goes down before db and comes back."""
-    from tests.support import InProcessCore
+    from tests.support.inprocess import InProcessCore
 
     conf = tmp_path / "bound.conf"
     conf.write_text(

@@ -40,7 +40,7 @@ from tests.support.commands import (
     supervisord_argv,
     supgrpcd_argv,
 )
-from tests.support.daemon import Daemon, DaemonDied, grpc_daemon, running
+from tests.support.daemon import Daemon, DaemonDied, grpc_daemon, grpc_options, running
 from tests.support.net import free_port
 from tests.support.procfs import (
     children_of,
@@ -77,6 +77,7 @@ __all__ = [
     "fixture_command",
     "free_port",
     "grpc_daemon",
+    "grpc_options",
     "is_alive",
     "kill_orphan",
     "kill_quietly",

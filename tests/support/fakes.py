@@ -11,15 +11,21 @@ Threading: single-threaded, like the unit tests.
 
 from __future__ import annotations
 
+import concurrent.futures
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from types import SimpleNamespace
 from typing import Any
 
+from supervisor_grpc.control import Control
 from supervisor_grpc.core import Supervisor
 from supervisor_grpc.core.listener_protocol import BecameReady, ListenerProtocol
-from supervisor_grpc.errors import NoFile
+from supervisor_grpc.errors import NoFile, NoSuchProcess
+from supervisor_grpc.logstore import EventJournal
 from supervisor_grpc.model import (
+    Channel,
     DaemonSpec,
+    Event,
     ExitStatus,
     GroupKind,
     GroupSpec,
@@ -223,3 +229,65 @@ def busy(event: object = "ev") -> ListenerProtocol:
     assert p.feed(b"READY\n") == [BecameReady()]
     p.sent(event)
     return p
+
+
+class CountingInbox:
+    """Runs each job at once and counts them, or (``hold``) never runs them."""
+
+    def __init__(self, hold: bool = False) -> None:
+        self.jobs = 0
+        self.hold = hold
+
+    def submit(self, fn: Callable[[], Any]) -> concurrent.futures.Future[Any]:
+        self.jobs += 1
+        fut: concurrent.futures.Future[Any] = concurrent.futures.Future()
+        if not self.hold:
+            try:
+                fut.set_result(fn())
+            except Exception as exc:
+                fut.set_exception(exc)
+        return fut
+
+
+class FakeProc:
+    """What Control reads of a process: its names and its log channels."""
+
+    def __init__(self, group: str, name: str) -> None:
+        self.group, self.name = group, name
+        self.namespec = name if group == name else f"{group}:{name}"
+        self.logs = {Channel.STDOUT: object(), Channel.STDERR: object()}
+
+    def channel(self, ch: Channel) -> Any:
+        return self.logs[ch]
+
+
+def fake_control(inbox: CountingInbox, n: int = 100) -> Control:
+    """A Control over ``n`` fake processes ``g{i}:p{i}`` (no core, no loop)."""
+    procs = {(f"g{i}", f"p{i}"): FakeProc(f"g{i}", f"p{i}") for i in range(n)}
+    by_spec = {p.namespec: p for p in procs.values()}
+
+    def find(name: str) -> FakeProc:
+        if name not in by_spec:
+            raise NoSuchProcess(name)
+        return by_spec[name]
+
+    def find_targets(target: str) -> list[FakeProc]:
+        group = target.rstrip("*").rstrip(":")
+        found = [p for p in procs.values() if p.group == group]
+        if not found:
+            raise NoSuchProcess(target)
+        return found
+
+    core = SimpleNamespace(
+        journal=EventJournal[Event](10), processes=procs, find=find, find_targets=find_targets
+    )
+    return Control(inbox, core, lambda: None)  # type: ignore[arg-type]
+
+
+def control_on(*groups: GroupSpec) -> tuple[Control, CountingInbox, Supervisor, FakeRuntime]:
+    """The real core on a FakeRuntime (autostarted) behind a Control whose inbox runs each job
+    at once and counts them: "one request is one loop job" is ``inbox.jobs == 1``."""
+    core, rt = make(*groups)
+    core.autostart()
+    inbox = CountingInbox()
+    return Control(inbox, core, lambda: None), inbox, core, rt  # type: ignore[arg-type]

@@ -24,13 +24,15 @@ def wait_until(
     *,
     interval: float = 0.005,
     retry_on: tuple[type[BaseException], ...] = (),
+    backoff: bool = True,
 ) -> T:
     """Poll ``predicate`` until it returns something truthy and return that value.
 
     ``what`` (text, or a callable evaluated only on failure, e.g. ``daemon.log``) says what was
     awaited. ``retry_on`` lists exceptions that mean "not yet" (a socket that does not listen
     yet, an RPC refused while starting); the last one is quoted if time runs out. The poll
-    interval starts at ``interval`` and backs off to 50 ms so long waits stay cheap.
+    interval starts at ``interval`` and backs off to 50 ms so long waits stay cheap; the bench,
+    which times what it waits for, keeps it fixed (``backoff=False``).
     """
     deadline = time.monotonic() + timeout
     delay = interval
@@ -48,4 +50,5 @@ def wait_until(
             tail = f" (last error: {last!r})" if last is not None else ""
             raise AssertionError(f"timed out after {timeout}s waiting for {text}{tail}")
         time.sleep(delay)
-        delay = max(interval, min(delay * 1.5, 0.05))
+        if backoff:
+            delay = max(interval, min(delay * 1.5, 0.05))
