@@ -17,26 +17,11 @@ from typing import Any
 
 import pytest
 
-from tests.support import SUPERVISORD, SUPGRPCD, wait_until
+from tests.support import SUPERVISORD, SUPGRPCD, fixture, wait_until
 from tests.support.daemon import DaemonFactory
 
 pytestmark = pytest.mark.compat
 
-LISTENER = """\
-import os, sys
-while True:
-    sys.stdout.write("READY\\n")
-    sys.stdout.flush()
-    line = sys.stdin.readline()
-    if not line:
-        break
-    headers = dict(item.split(":", 1) for item in line.split())
-    payload = sys.stdin.read(int(headers["len"]))
-    body = ("%d %s" % (os.getpid(), payload.split("\\n", 1)[1])).encode()
-    sys.stdout.write("RESULT %d\\n" % len(body))
-    sys.stdout.write(body.decode())
-    sys.stdout.flush()
-"""
 HANDLER = """\
 import json, os
 from supervisor.dispatchers import RejectEvent
@@ -67,7 +52,7 @@ def handle(event, result):
 """
 PROGRAMS = f"""
 [eventlistener:rh]
-command={sys.executable} {{dir}}/listener.py
+command={sys.executable} {fixture("listener_stub.py")} echo
 events=REMOTE_COMMUNICATION
 result_handler=rh_recorder:handle
 startsecs=0
@@ -94,7 +79,6 @@ def run(factory: DaemonFactory, tmp_path: Path, real: bool) -> tuple[list[dict[s
     d = factory(
         PROGRAMS, real=real, start=False, env={"PYTHONPATH": str(modules), "RH_OUT": str(out)}
     )
-    (d.dir / "listener.py").write_text(LISTENER)
     d.start()
     d.wait_state("rh", "RUNNING")
     rpc = d.rpc()
@@ -162,7 +146,6 @@ def test_a_reread_keeps_an_unchanged_handler_and_sees_a_new_one_as_a_change(
     d = daemon_factory(
         PROGRAMS, real=real, start=False, env={"PYTHONPATH": str(modules), "RH_OUT": "/dev/null"}
     )
-    (d.dir / "listener.py").write_text(LISTENER)
     d.start()
     d.wait_state("rh", "RUNNING")
     assert d.ctl("reread").out.strip() == "No config updates to processes"

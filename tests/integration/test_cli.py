@@ -74,10 +74,7 @@ def grpcd() -> Iterator[Daemon]:
         command = /bin/sleep 1000
         startsecs = 0
     """
-    d = grpc_daemon(workdir, programs)
-    d.grpc_section = f"listen = unix://{d.grpc_sock}\ntoken = {TOKEN}\n"
-    d.write_config()
-    d.start()
+    d = grpc_daemon(workdir, programs, token=TOKEN).start()
     stub, md = d.stub(), auth()
     for name in ("ticker", "web:app1", "web:app2"):
         wait_state(stub, name, 3, md)  # PROCESS_STATE_RUNNING

@@ -48,13 +48,8 @@ BASE = ["cat", "grp:w1", "grp:w2", "sleeper"]
 
 @pytest.fixture(scope="module")
 def grpcd() -> Iterator[Daemon]:
-    workdir = short_tmpdir()
-    d = grpc_daemon(workdir, PROGRAMS)
-    d.grpc_section = f"listen = unix://{d.grpc_sock}, 127.0.0.1:{d.port}\ntoken = {TOKEN}\n"
-    d.write_config()
-    d.start()
-    yield d
-    d.close()
+    with grpc_daemon(short_tmpdir(), PROGRAMS, token=TOKEN, tcp=True) as d:
+        yield d.start()
 
 
 class Conn:
@@ -256,10 +251,8 @@ def test_reflection_lists_services(conn: Conn) -> None:
 @pytest.mark.parametrize("transport", ["unix", "tcp"])
 def test_shutdown(transport: str) -> None:
     workdir = short_tmpdir()
-    d = grpc_daemon(workdir, "[program:s]\ncommand=/bin/sleep 1000\nstartsecs=0\n")
-    d.grpc_section = f"listen = unix://{d.grpc_sock}, 127.0.0.1:{d.port}\ntoken = {TOKEN}\n"
-    d.write_config()
-    d.start()
+    program = "[program:s]\ncommand=/bin/sleep 1000\nstartsecs=0\n"
+    d = grpc_daemon(workdir, program, token=TOKEN, tcp=True).start()
     try:
         stub = d.stub(d.unix_address if transport == "unix" else d.tcp_address)
         wait_state(stub, "s", pb.PROCESS_STATE_RUNNING, auth())

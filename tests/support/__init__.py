@@ -40,7 +40,14 @@ from tests.support.commands import (
     supervisord_argv,
     supgrpcd_argv,
 )
-from tests.support.daemon import Daemon, DaemonDied, grpc_daemon, grpc_options, running
+from tests.support.daemon import (
+    Daemon,
+    DaemonDied,
+    command_line,
+    grpc_daemon,
+    grpc_options,
+    running,
+)
 from tests.support.net import free_port
 from tests.support.procfs import (
     children_of,
@@ -70,6 +77,7 @@ __all__ = [
     "Daemon",
     "DaemonDied",
     "children_of",
+    "command_line",
     "concat_rotated",
     "conf_escape",
     "descendants_of",

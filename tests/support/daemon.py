@@ -50,7 +50,8 @@ DaemonFactory = Callable[..., "Daemon"]
 class Daemon(GrpcClients, XmlRpcClients):
     """One ``supgrpcd -c <dir>/<conf_name>`` (or ``supervisord -n -c``) subprocess.
 
-    ``config`` is the body of the config file, or a ``Path`` to one already written. A body
+    ``config`` is the body of the config file, a ``Path`` to one already written, or None (no
+    config: ``supgrpcd -- CMD`` or any other ``argv`` of one's own, see ``command_line``). A body
     without its own ``[supervisord]`` section gets a header that puts the main log, the pidfile
     and AUTO child logs in ``dir`` (``loglevel`` as given, ``supervisord_extra`` appended) and,
     when ``grpc_section`` is set, a ``[grpc]`` section with it. ``%(here)s`` is ``dir``.
@@ -65,7 +66,7 @@ class Daemon(GrpcClients, XmlRpcClients):
     def __init__(
         self,
         directory: str | os.PathLike[str],
-        config: str | Path = "",
+        config: str | Path | None = "",
         *,
         kind: str = SUPGRPCD,
         args: Sequence[str] = (),
@@ -82,6 +83,7 @@ class Daemon(GrpcClients, XmlRpcClients):
         ready: str | None = "started",
         new_session: bool = False,
         merge_stderr: bool = False,
+        port: int | None = None,
     ) -> None:
         self.dir = Path(directory)
         self.dir.mkdir(parents=True, exist_ok=True)
@@ -91,7 +93,7 @@ class Daemon(GrpcClients, XmlRpcClients):
         self.err_path = self.out_path if merge_stderr else self.dir / "daemon.err"
         self.grpc_sock = str(self.dir / "g.sock")
         self.rpc_sock = str(self.dir / "s.sock")
-        self.port = free_port()
+        self.port = free_port() if port is None else port
         self.loglevel = loglevel
         self.grpc_section = grpc_section
         self.supervisord_extra = supervisord_extra
@@ -117,6 +119,9 @@ class Daemon(GrpcClients, XmlRpcClients):
         self.body = ""
         if isinstance(config, Path):
             self.config_path = config
+        elif config is None:
+            self.config_path = self.dir / conf_name
+            self.use_config_flag = False
         else:
             self.config_path = self.dir / conf_name
             self.write_config(config)
@@ -366,6 +371,14 @@ class Daemon(GrpcClients, XmlRpcClients):
         )
         return found
 
+    def wait_stdout(self, text: str, timeout: float = 10.0) -> str:
+        """Wait until ``text`` is in what the daemon wrote to stdout; return all of it."""
+        return wait_until(
+            lambda: text in self.stdout() and self.stdout(),
+            timeout,
+            lambda: f"{text!r} on stdout\n{self.diagnostics()}",
+        )
+
     def spawned_pids(self, name: str) -> list[int]:
         pattern = rf"spawned: '{re.escape(name)}' with pid (\d+)"
         return [int(m.group(1)) for m in self.find_log(pattern)]
@@ -382,16 +395,35 @@ class Daemon(GrpcClients, XmlRpcClients):
         return read_text(self.dir / name)
 
 
+def command_line(directory: str | os.PathLike[str], argv: Sequence[str], **popen_kw: Any) -> Daemon:
+    """A launcher ``argv`` run as is, without a config (``supgrpcd [opts] -- CMD``, or PID 1 in
+    a namespace, or a wrapper that execs one), its output captured under ``directory``."""
+    return Daemon(
+        directory, None, argv=argv, grpc=True, ready=None, cwd=os.getcwd(), popen_kw=popen_kw
+    )
+
+
 def grpc_options(
-    workdir: str | os.PathLike[str], *, grpc_section: str | None = None, supervisord_extra: str = ""
+    workdir: str | os.PathLike[str],
+    *,
+    grpc_section: str | None = None,
+    supervisord_extra: str = "",
+    token: str | None = None,
+    tcp: bool = False,
 ) -> dict[str, Any]:
     """``Daemon`` keywords for the gRPC suites' layout: debug log, silent, one output file,
-    its own session, gRPC on ``workdir/g.sock`` unless ``grpc_section`` says otherwise, and
-    ``start()`` waiting until that socket accepts."""
+    its own session, gRPC on ``workdir/g.sock`` (and, with ``tcp``, on 127.0.0.1:``port``;
+    with ``token``, bearer-protected) unless ``grpc_section`` says otherwise, and ``start()``
+    waiting until the unix socket accepts."""
     grpc_sock = Path(workdir) / "g.sock"
+    port = free_port()
+    if grpc_section is None:
+        listen = f"unix://{grpc_sock}" + (f", 127.0.0.1:{port}" if tcp else "")
+        grpc_section = f"listen = {listen}\n" + (f"token = {token}\n" if token else "")
     return {
+        "port": port,
         "loglevel": "debug",
-        "grpc_section": f"listen = unix://{grpc_sock}\n" if grpc_section is None else grpc_section,
+        "grpc_section": grpc_section,
         "supervisord_extra": "silent = true\n" + supervisord_extra,
         "conf_name": "supgrpc.conf",
         "new_session": True,
@@ -406,10 +438,18 @@ def grpc_daemon(
     *,
     grpc_section: str | None = None,
     supervisord_extra: str = "",
+    token: str | None = None,
+    tcp: bool = False,
     **kw: Any,
 ) -> Daemon:
     """A ``Daemon`` in the gRPC suites' layout (``grpc_options``); ``kw`` overrides it."""
-    options = grpc_options(workdir, grpc_section=grpc_section, supervisord_extra=supervisord_extra)
+    options = grpc_options(
+        workdir,
+        grpc_section=grpc_section,
+        supervisord_extra=supervisord_extra,
+        token=token,
+        tcp=tcp,
+    )
     return Daemon(workdir, programs, **{**options, **kw})
 
 
