@@ -15,7 +15,8 @@ from typing import Any
 
 import pytest
 
-from tests.support.daemon import Daemon, DaemonFactory, xmlrpc_daemon
+from tests.support.daemon import Daemon, DaemonFactory
+from tests.support.layouts import xmlrpc_daemon
 from tests.support.xmlrpc_clients import STANDARD_PROGRAMS, make_conf
 
 

@@ -16,74 +16,12 @@ from pathlib import Path
 import pytest
 
 from tests.support import SUPGRPCD, Daemon, free_port, wait_until
-from tests.support.daemon import DaemonFactory, xmlrpc_daemon
+from tests.support.daemon import DaemonFactory
+from tests.support.layouts import xmlrpc_daemon
+from tests.support.raw_http import CALL, connect, exchange, is_closed, post, read_response
 from tests.support.xmlrpc_clients import make_conf
 
 pytestmark = pytest.mark.compat
-
-CALL = (
-    b"<?xml version='1.0'?><methodCall><methodName>supervisor.getAPIVersion</methodName>"
-    b"<params></params></methodCall>"
-)
-
-
-def connect(d: Daemon) -> socket.socket:
-    if d.serverurl.startswith("unix://"):
-        s = socket.socket(socket.AF_UNIX)
-        s.connect(d.serverurl[7:])
-    else:
-        host, port = d.serverurl[7:].rsplit(":", 1)
-        s = socket.create_connection((host, int(port)))
-    s.settimeout(10)
-    return s
-
-
-def post(
-    body: bytes, *, path: str = "/RPC2", version: str = "HTTP/1.1", headers: str = ""
-) -> bytes:
-    return (
-        f"POST {path} {version}\r\nHost: x\r\nContent-Type: text/xml\r\n"
-        f"Content-Length: {len(body)}\r\n{headers}\r\n"
-    ).encode() + body
-
-
-def read_response(s: socket.socket) -> tuple[int, dict[str, str], bytes]:
-    """One Content-Length response from ``s``, consuming nothing of the next one (pipelined
-    responses can arrive in one segment): the head byte by byte, then exactly the body."""
-    data = b""
-    while not data.endswith(b"\r\n\r\n"):
-        more = s.recv(1)
-        if not more:
-            raise EOFError(data)
-        data += more
-    head, _, rest = data.partition(b"\r\n\r\n")
-    lines = head.decode("latin-1").split("\r\n")
-    status = int(lines[0].split()[1])
-    headers = {k.lower(): v.strip() for k, _, v in (x.partition(":") for x in lines[1:])}
-    length = int(headers.get("content-length", "0"))
-    while len(rest) < length:
-        more = s.recv(length - len(rest))
-        if not more:
-            break
-        rest += more
-    return status, headers, rest[:length]
-
-
-def exchange(d: Daemon, request: bytes) -> tuple[int, dict[str, str], bytes]:
-    with connect(d) as s:
-        s.sendall(request)
-        return read_response(s)
-
-
-def is_closed(s: socket.socket, timeout: float = 5) -> bool:
-    s.settimeout(timeout)
-    try:
-        while s.recv(65536):
-            pass
-    except (ConnectionResetError, TimeoutError):
-        return False
-    return True
-
 
 # ---- /RPC2 framing ---------------------------------------------------------------------------
 

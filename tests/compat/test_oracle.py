@@ -21,7 +21,7 @@ from typing import Any
 import pytest
 
 from tests.support import Daemon
-from tests.support.daemon import xmlrpc_daemon
+from tests.support.layouts import xmlrpc_daemon
 from tests.support.xmlrpc_clients import STANDARD_PROGRAMS, make_conf
 
 pytestmark = pytest.mark.compat

@@ -5,7 +5,9 @@
 - ``commands``: paths (repo, fixtures, venv executables) and ``command=`` builders.
 - ``procfs``: what /proc says (state, children, zombies, signal masks); killing by pid.
 - ``daemon``: ``Daemon``, the one launcher of supgrpcd / supervisord 4.3.0 with its config,
-  sockets, logs and teardown; ``grpc_daemon``/``running`` for the gRPC suites' layout.
+  sockets, logs and teardown. ``layouts``: each suite's way of using it (``grpc_daemon``,
+  ``running``, ``xmlrpc_daemon``, ``command_line`` for ``supgrpcd -- CMD``).
+- ``raw_http``: byte-level XML-RPC requests (slowloris, huge bodies) for tests and bench.
 - ``grpc_clients`` / ``xmlrpc_clients``: the client sides mixed into ``Daemon`` (stubs,
   typed clients, supervisorctl, XML-RPC proxies) and their helpers.
 - ``certs``: throwaway TLS material. ``inprocess``: the real core on a thread.
@@ -40,14 +42,8 @@ from tests.support.commands import (
     supervisord_argv,
     supgrpcd_argv,
 )
-from tests.support.daemon import (
-    Daemon,
-    DaemonDied,
-    command_line,
-    grpc_daemon,
-    grpc_options,
-    running,
-)
+from tests.support.daemon import Daemon, DaemonDied
+from tests.support.layouts import command_line, grpc_daemon, grpc_options, running
 from tests.support.net import free_port
 from tests.support.procfs import (
     children_of,

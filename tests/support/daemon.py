@@ -2,8 +2,8 @@
 the reference) on a config written into its own directory, its output captured, readiness
 awaited with a deadline, and a teardown that leaves nothing running.
 
-Owns: ``Daemon`` (process, config file, sockets, logs), ``grpc_daemon``/``running`` (the gRPC
-suites' layout), ``xmlrpc_daemon`` (the compat suite's), ``DaemonDied``, ``DaemonFactory``.
+Owns: ``Daemon`` (process, config file, sockets, logs), ``DaemonDied``, ``DaemonFactory``.
+The suites' layouts (``grpc_daemon``, ``xmlrpc_daemon``, ``command_line``) are in ``layouts``.
 May import: the standard library, ``tests.support`` siblings; ``grpc`` and supervisor 4.3.0's
 XML-RPC transport through the client mixins.
 Threading: one test thread drives a Daemon; nothing here starts threads.
@@ -24,11 +24,11 @@ import socket
 import subprocess
 import textwrap
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from tests.support.commands import read_text, short_tmpdir, supervisord_argv, supgrpcd_argv
+from tests.support.commands import read_text, supervisord_argv, supgrpcd_argv
 from tests.support.grpc_clients import GrpcClients
 from tests.support.net import free_port
 from tests.support.procfs import kill_tree
@@ -393,92 +393,3 @@ class Daemon(GrpcClients, XmlRpcClients):
 
     def program_log(self, name: str) -> str:
         return read_text(self.dir / name)
-
-
-def command_line(directory: str | os.PathLike[str], argv: Sequence[str], **popen_kw: Any) -> Daemon:
-    """A launcher ``argv`` run as is, without a config (``supgrpcd [opts] -- CMD``, or PID 1 in
-    a namespace, or a wrapper that execs one), its output captured under ``directory``."""
-    return Daemon(
-        directory, None, argv=argv, grpc=True, ready=None, cwd=os.getcwd(), popen_kw=popen_kw
-    )
-
-
-def grpc_options(
-    workdir: str | os.PathLike[str],
-    *,
-    grpc_section: str | None = None,
-    supervisord_extra: str = "",
-    token: str | None = None,
-    tcp: bool = False,
-) -> dict[str, Any]:
-    """``Daemon`` keywords for the gRPC suites' layout: debug log, silent, one output file,
-    its own session, gRPC on ``workdir/g.sock`` (and, with ``tcp``, on 127.0.0.1:``port``;
-    with ``token``, bearer-protected) unless ``grpc_section`` says otherwise, and ``start()``
-    waiting until the unix socket accepts."""
-    grpc_sock = Path(workdir) / "g.sock"
-    port = free_port()
-    if grpc_section is None:
-        listen = f"unix://{grpc_sock}" + (f", 127.0.0.1:{port}" if tcp else "")
-        grpc_section = f"listen = {listen}\n" + (f"token = {token}\n" if token else "")
-    return {
-        "port": port,
-        "loglevel": "debug",
-        "grpc_section": grpc_section,
-        "supervisord_extra": "silent = true\n" + supervisord_extra,
-        "conf_name": "supgrpc.conf",
-        "new_session": True,
-        "merge_stderr": True,
-        "ready": "grpc",
-    }
-
-
-def grpc_daemon(
-    workdir: str | os.PathLike[str],
-    programs: str,
-    *,
-    grpc_section: str | None = None,
-    supervisord_extra: str = "",
-    token: str | None = None,
-    tcp: bool = False,
-    **kw: Any,
-) -> Daemon:
-    """A ``Daemon`` in the gRPC suites' layout (``grpc_options``); ``kw`` overrides it."""
-    options = grpc_options(
-        workdir,
-        grpc_section=grpc_section,
-        supervisord_extra=supervisord_extra,
-        token=token,
-        tcp=tcp,
-    )
-    return Daemon(workdir, programs, **{**options, **kw})
-
-
-def xmlrpc_daemon(
-    directory: str | os.PathLike[str],
-    config: Path,
-    *,
-    real: bool = False,
-    env: dict[str, str] | None = None,
-    **kw: Any,
-) -> Daemon:
-    """The compat suite's daemon on a config ``make_conf`` wrote: supgrpcd (or, with
-    ``real``, supervisord 4.3.0 as the oracle); ``env`` adds to this process's environment;
-    ``start()`` waits until getState answers RUNNING."""
-    return Daemon(
-        directory,
-        config,
-        kind=SUPERVISORD if real else SUPGRPCD,
-        env={**os.environ, **(env or {})},
-        ready="xmlrpc",
-        merge_stderr=True,
-        **kw,
-    )
-
-
-@contextlib.contextmanager
-def running(programs: str, **kw: Any) -> Iterator[Daemon]:
-    """A started ``grpc_daemon`` in a fresh short directory, closed (and removed) after."""
-    ready = kw.pop("wait_for", True)
-    with grpc_daemon(short_tmpdir(), programs, **kw) as daemon:
-        daemon.start(wait=ready)
-        yield daemon
