@@ -19,7 +19,7 @@ from supervisor_grpc.model import (
     ProcessState,
     UnhealthyAction,
 )
-from tests.unit.test_core import FakeRuntime, exit_, program, single, state
+from tests.support.fakes import FakeRuntime, exit_, program, single, state
 
 S = ProcessState
 
