@@ -5,7 +5,7 @@ room imports the names from here, so a value can move between the modules withou
 
 Owns: value types only (enums with supervisor 4.3.0's numeric codes or the config's spellings,
 frozen specs).
-May import: stdlib only (enforced by tests/unit/test_architecture.py).
+May import: stdlib only (enforced by tests/tooling/test_architecture.py).
 Threading: immutable values, safe to pass between any threads.
 
 Times: a bare ``*_mono`` or ``now`` is monotonic seconds. Wall-clock values exist only at the

@@ -8,18 +8,15 @@ reopen fails for one channel.
 
 from __future__ import annotations
 
-import fcntl
 import itertools
 import os
 import re
 import shutil
 import signal
 import subprocess
-import termios
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -34,42 +31,11 @@ from tests.support import (
     zombies_of,
 )
 from tests.support.grpc_clients import RPC_ERRORS
+from tests.support.stalled import StalledStdoutDaemon
 
 # Generous bounds: a frozen loop misses them by far more (forever, before the fix).
 ANSWER_WITHIN = 5.0
 EXIT_WITHIN = 10.0
-
-
-class StalledStdoutDaemon(Daemon):
-    """A daemon whose stdout is a pipe: the read end is kept open and never read (its stderr
-    goes to the daemon's error file)."""
-
-    read_end: int = -1
-
-    def __init__(self, workdir: str, programs: str) -> None:
-        super().__init__(workdir, programs, **{**grpc_options(workdir), "merge_stderr": False})
-
-    def start(self, *args: Any, **kw: Any) -> StalledStdoutDaemon:
-        self.read_end, write_end = os.pipe()
-        self.popen_kw["stdout"] = write_end
-        try:
-            super().start(*args, **kw)
-        finally:
-            os.close(write_end)
-        return self
-
-    def queued(self) -> int:
-        """Bytes sitting unread in the stdout pipe."""
-        buf = bytearray(4)
-        fcntl.ioctl(self.read_end, termios.FIONREAD, buf)
-        return int.from_bytes(buf, "little")
-
-    def close(self) -> None:
-        try:
-            super().close()
-        finally:
-            if self.read_end >= 0:
-                os.close(self.read_end)
 
 
 SPEW = py('import sys, itertools; [print(80 * "x") for _ in itertools.count()]')

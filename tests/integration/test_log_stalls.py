@@ -23,8 +23,16 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.grpc_fixtures import CLI, Daemon, free_port, short_tmpdir, wait_until
-from tests.integration.test_log_faults import ANSWER_WITHIN, EXIT_WITHIN, StalledStdoutDaemon
+from tests.support.commands import CLI, short_tmpdir
+from tests.support.daemon import Daemon
+from tests.support.layouts import grpc_options
+from tests.support.net import free_port
+from tests.support.stalled import StalledStdoutDaemon
+from tests.support.wait import wait_until
+
+# Generous bounds: a frozen loop misses them by far more (forever, before the fix).
+ANSWER_WITHIN = 5.0
+EXIT_WITHIN = 10.0
 
 PROGRAMS = 40
 LINES = 100_000  # 14-byte lines: 1.4 MB each, more than a stream sink's 1 MiB buffer
@@ -136,10 +144,11 @@ class FifoDaemon(Daemon):
             stdout_logfile = {self.fifo}
             startsecs = 0
             """,
+            **grpc_options(workdir),
         )
-        self.conf.write_text(
-            self.conf.read_text().replace(
-                f"logfile = {self.dir}/supervisord.log", f"logfile = {self.main_fifo}"
+        self.config_path.write_text(
+            self.config_path.read_text().replace(
+                "logfile=%(here)s/supervisord.log", f"logfile={self.main_fifo}"
             )
         )
 
@@ -172,8 +181,8 @@ def test_a_fifo_log_without_a_reader_never_blocks_the_init() -> None:
             daemon.proc.send_signal(signal.SIGUSR2)
             late_fifo = daemon.dir / "late.fifo"
             os.mkfifo(late_fifo)
-            daemon.conf.write_text(
-                daemon.conf.read_text()
+            daemon.config_path.write_text(
+                daemon.config_path.read_text()
                 + f"\n[program:late]\ncommand = echo late\nstdout_logfile = {late_fifo}\n"
                 "startsecs = 0\nautorestart = false\n"
             )
@@ -224,11 +233,12 @@ class StalledMainLogTraceDaemon(StalledStdoutDaemon):
     """``logfile=/dev/stdout`` into a pipe nobody reads, at loglevel trace, with an XML-RPC
     port: each XML-RPC fault is traced with its text, so long names fill the main log fast."""
 
-    def write_config(self, programs: str | None = None) -> None:
-        super().write_config(programs)
-        text = self.conf.read_text()
-        text = text.replace(f"logfile = {self.dir}/supervisord.log", "logfile = /dev/stdout")
-        self.conf.write_text(text.replace("loglevel = debug", "loglevel = trace"))
+    def write_config(self, body: str | None = None) -> Path:
+        path = super().write_config(body)
+        text = path.read_text()
+        text = text.replace("logfile=%(here)s/supervisord.log", "logfile=/dev/stdout")
+        path.write_text(text.replace("loglevel=debug", "loglevel=trace"))
+        return path
 
 
 def test_main_log_drops_are_in_get_state_and_cli_status() -> None:
