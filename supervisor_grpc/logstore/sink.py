@@ -164,26 +164,71 @@ class FileSink:
             self.open()
 
     def write(self, data: bytes) -> None:
-        """Write all of ``data`` then rotate if due; never raises."""
+        """Write all of ``data``, rotating whenever the file is full; never raises.
+
+        A file holds at most ``maxbytes``, cut after its last whole line that fits: one read
+        of the pipe can bring 1 MiB when the loop was busy, and supervisor's rule (rotate after
+        the write that crossed the limit) would then leave a 64KB-limited log 1 MiB long. A
+        line is split between two files only when it is longer than a file, or when the file
+        already holds its first part (an earlier read ended mid-line). If a rotation fails,
+        the rest is written whole.
+        """
         if self._out is not None:
             self._out.write(data)
             return
         faults = self.faults
         data = self._gate.admit(data, faults)
-        if not data:
-            return
-        if self._fd is None:
-            if not self._broken:
-                return
-            try:
-                self.open()
-            except OSError as exc:
-                self._report(faults.fail(f"cannot open ({exc.strerror or exc})", exc))
-                self._gate.dropped(data, faults)
+        cutting = True
+        while data:
+            if not self._ensure_open(data):
                 return
             if self._out is not None:
                 self._out.write(data)
                 return
+            room = self.maxbytes - self.size
+            if not cutting or self.maxbytes <= 0 or room <= 0 or len(data) <= room:
+                piece, data, full = data, b"", False
+            else:
+                k = data.rfind(b"\n", 0, room)
+                if k < 0 and 0 < self.size == self._line_start:
+                    # The file ends with a whole line: the long one starts the next file.
+                    cutting = self._rotate()
+                    continue
+                cut = k + 1 if k >= 0 else room
+                piece, data, full = data[:cut], data[cut:], True
+            if not self._write_piece(piece):
+                if data:
+                    self._gate.dropped(data, faults)
+                return
+            if full or 0 < self.maxbytes <= self.size:
+                cutting = self._rotate() and cutting
+
+    def _rotate(self) -> bool:
+        try:
+            self.rotate()
+        except OSError as exc:
+            self._report(self.faults.fail(f"cannot rotate ({exc.strerror or exc})", exc))
+            return False
+        return True
+
+    def _ensure_open(self, data: bytes) -> bool:
+        """An open file to write ``data`` to (reopened after a failed rotation or reopen);
+        False when there is none, with ``data`` counted as dropped where it should be."""
+        if self._fd is not None:
+            return True
+        if not self._broken:
+            return False
+        try:
+            self.open()
+        except OSError as exc:
+            self._report(self.faults.fail(f"cannot open ({exc.strerror or exc})", exc))
+            self._gate.dropped(data, self.faults)
+            return False
+        return True
+
+    def _write_piece(self, data: bytes) -> bool:
+        """Write one piece whole; False (with the loss counted) when the write failed."""
+        faults = self.faults
         done = 0
         fd = self._fd
         assert fd is not None
@@ -195,17 +240,13 @@ class FileSink:
                 done += n
         except OSError as exc:
             self._failed(fd, data, done, exc)
-            return
+            return False
         k = data.rfind(b"\n")
         if k >= 0:
             self._line_start = self.size + k + 1
         self.size += done
         self._report(faults.recovered())
-        if 0 < self.maxbytes <= self.size:
-            try:
-                self.rotate()
-            except OSError as exc:
-                self._report(faults.fail(f"cannot rotate ({exc.strerror or exc})", exc))
+        return True
 
     def _failed(self, fd: int, data: bytes, done: int, exc: OSError) -> None:
         """Cut the torn line off the file, drop the rest of the chunk, resume at a line."""

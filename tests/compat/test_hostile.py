@@ -150,5 +150,5 @@ def test_out_of_descriptors_backs_off_and_logs_once(daemon_factory: DaemonFactor
     # Said even when no client is queued any more: the last free descriptor may have gone
     # to the one client that was waiting, and the next accept() fails with EMFILE on an
     # empty backlog (Linux takes the descriptor first).
-    wait_until(lambda: "accepting connections again" in d.main_log(), 5, "the recovery line")
+    wait_until(lambda: "accepting connections again" in d.log(), 5, "the recovery line")
     assert exchange(d, post(CALL))[0] == 200
