@@ -13,7 +13,16 @@ front-ends, which convert with :func:`mono_to_wall`.
 
 from __future__ import annotations
 
-from .events import Event
+from .events import (
+    DaemonStateChanged,
+    Event,
+    GroupAdded,
+    GroupRemoved,
+    HealthChanged,
+    ProcessCommunication,
+    ProcessStateChanged,
+    RemoteCommunication,
+)
 from .snapshots import NO_LOG_FAULTS, ConfigDiff, DaemonInfo, LogFaults, ProcessInfo
 from .specs import (
     AutoRestart,
@@ -53,20 +62,27 @@ __all__ = [
     "DaemonInfo",
     "DaemonSpec",
     "DaemonState",
+    "DaemonStateChanged",
     "Event",
     "ExitStatus",
+    "GroupAdded",
     "GroupKind",
+    "GroupRemoved",
     "GroupSpec",
     "GrpcSpec",
     "Health",
+    "HealthChanged",
     "HealthKind",
     "HealthSpec",
     "HttpServerSpec",
     "LogFaults",
     "LogSpec",
+    "ProcessCommunication",
     "ProcessInfo",
     "ProcessState",
+    "ProcessStateChanged",
     "ProgramSpec",
+    "RemoteCommunication",
     "environment_dict",
     "make_namespec",
     "mono_to_wall",
