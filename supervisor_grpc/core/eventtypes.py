@@ -111,19 +111,17 @@ def process_state(
     tries: int,
 ) -> PendingEvent:
     """``processname:x groupname:g from_state:S`` + the per-state extras of events.py."""
-    pairs: list[tuple[str, object]] = [
-        ("processname", name),
-        ("groupname", group),
-        ("from_state", from_state.name),
-    ]
-    if to_state in (ProcessState.STARTING, ProcessState.BACKOFF):
-        pairs.append(("tries", tries))
+    payload = f"processname:{name} groupname:{group} from_state:{from_state.name}"
+    if to_state is ProcessState.STARTING or to_state is ProcessState.BACKOFF:
+        payload += f" tries:{tries}"
     elif to_state is ProcessState.EXITED:
-        pairs += [("expected", int(expected)), ("pid", pid)]
-    elif to_state in (ProcessState.RUNNING, ProcessState.STOPPING, ProcessState.STOPPED):
-        pairs.append(("pid", pid))
-    payload = " ".join(f"{k}:{v}" for k, v in pairs)
+        payload += f" expected:{int(expected)} pid:{pid}"
+    elif to_state in _PID_STATES:
+        payload += f" pid:{pid}"
     return PendingEvent(f"PROCESS_STATE_{to_state.name}", payload)
+
+
+_PID_STATES = frozenset({ProcessState.RUNNING, ProcessState.STOPPING, ProcessState.STOPPED})
 
 
 def process_log(name: str, group: str, pid: int, channel: str, data: bytes) -> PendingEvent:

@@ -200,7 +200,7 @@ class GroupsAdded:
     added (or records were missed), and only then are the followers woken.
 
     Followers wait on this gate rather than on the journal itself, so a crash storm's
-    process_state records cost one journal read on the appending thread, not a wake-up of
+    ProcessStateChanged records cost one journal read on the appending thread, not a wake-up of
     every follower. ``watch`` callbacks run on the thread that appended (the supervisor loop):
     a short read of the new records, then a poke; nothing blocks.
     """
@@ -363,12 +363,14 @@ class EventFilter:
 
 
 def event_kind(msg: pb.WatchEventsResponse) -> int:
-    """The filter kind of a converted record: the proto names each ``EventKind`` after the
-    ``oneof event`` field it classifies, so this is the proto's own spelling, not a table."""
-    field = msg.WhichOneof("event")
-    if field is None or field == "missed":
-        return pb.EVENT_KIND_UNSPECIFIED
-    try:
-        return pb.EventKind.Value(f"EVENT_KIND_{field.upper()}")
-    except ValueError:
-        return pb.EVENT_KIND_UNSPECIFIED
+    """The filter kind of a converted record (UNSPECIFIED: not a record, e.g. missed)."""
+    return _KIND_OF_FIELD.get(msg.WhichOneof("event") or "", pb.EVENT_KIND_UNSPECIFIED)
+
+
+# The proto names each ``EventKind`` after the ``oneof event`` field it classifies, so this
+# is read off the generated descriptors (the proto's own spelling), not kept by hand.
+_KIND_OF_FIELD: dict[str, int] = {
+    field.name: pb.EventKind.Value(f"EVENT_KIND_{field.name.upper()}")
+    for field in pb.WatchEventsResponse.DESCRIPTOR.oneofs_by_name["event"].fields
+    if f"EVENT_KIND_{field.name.upper()}" in pb.EventKind.keys()  # noqa: SIM118
+}
