@@ -17,7 +17,6 @@ import shlex
 import signal
 import socket
 import statistics
-import subprocess
 import sys
 import time
 import xmlrpc.client
@@ -28,30 +27,47 @@ from typing import Any
 
 BENCH = Path(__file__).resolve().parent
 REPO = BENCH.parent
-PYTHON = sys.executable
+# The daemon launcher, the poll with a deadline and the /proc helpers are the test suite's
+# (tests/support): one copy, reviewed and exercised by every test run, serves both. The
+# bench imports the tests' support and not the other way round: tests/ is a package the
+# suite already imports everywhere, while bench/ is a directory of scripts that put
+# themselves on sys.path, and the tests must not depend on benchmark tooling.
+if str(REPO) not in sys.path:
+    sys.path.insert(0, str(REPO))
+
+from tests.support.commands import PYTHON, conf_escape, supervisord_argv, supgrpcd_argv  # noqa: E402
+from tests.support.daemon import SUPERVISORD, SUPGRPCD, Daemon  # noqa: E402
+from tests.support.procfs import (  # noqa: E402
+    children_of,
+    descendants_of,
+    kill_tree,
+    proc_state,
+    reap_quietly,
+    sweep_descendants,
+)
+from tests.support.wait import wait_until  # noqa: E402
+
+__all__ = [
+    "PYTHON",
+    "children_of",
+    "descendants_of",
+    "kill_tree",
+    "proc_state",
+    "reap_quietly",
+    "supervisord_argv",
+    "supgrpcd_argv",
+    "sweep_descendants",
+    "wait_until",
+]
+
 GEN = str(BENCH / "gen_lines.py")
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 
 # ---- the two daemons ------------------------------------------------------------------------
 
 
-def _venv_script(name: str) -> str | None:
-    path = Path(sys.executable).parent / name
-    return str(path) if path.exists() else None
-
-
-def supgrpcd_argv() -> list[str]:
-    script = _venv_script("supgrpcd")
-    return [script] if script else [PYTHON, "-m", "supervisor_grpc"]
-
-
-def supervisord_argv() -> list[str]:
-    script = _venv_script("supervisord")
-    return [script] if script else [PYTHON, "-m", "supervisor.supervisord"]
-
-
-OURS = "supgrpcd"
-REF = "supervisord"
+OURS = SUPGRPCD
+REF = SUPERVISORD
 DAEMONS = (OURS, REF)
 
 
@@ -63,13 +79,8 @@ def log(msg: str) -> None:
 # ---- configs --------------------------------------------------------------------------------
 
 
-def conf_value(text: str) -> str:
-    """Protect a literal from supervisor's %(name)s interpolation."""
-    return text.replace("%", "%%")
-
-
 def command(argv: Sequence[str]) -> str:
-    return conf_value(shlex.join(argv))
+    return conf_escape(shlex.join(argv))
 
 
 def python_command(code: str) -> str:
@@ -206,14 +217,6 @@ def thread_switches(pid: int) -> dict[str, tuple[int, int]]:
     return out
 
 
-def proc_state(pid: int) -> str | None:
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            return f.read().rsplit(")", 1)[1].split()[0]
-    except OSError:
-        return None
-
-
 def ignores_sigterm(pid: int) -> bool:
     try:
         mask = int(_status_fields(f"/proc/{pid}/status")["SigIgn"], 16)
@@ -285,141 +288,42 @@ def become_subreaper() -> None:
         pass
 
 
-def children_of(pid: int) -> list[int]:
-    out: list[int] = []
-    try:
-        tids = os.listdir(f"/proc/{pid}/task")
-    except OSError:
-        return out
-    for tid in tids:
-        try:
-            with open(f"/proc/{pid}/task/{tid}/children") as f:
-                out += [int(p) for p in f.read().split()]
-        except OSError:
-            pass
-    return out
-
-
-def descendants_of(pid: int) -> list[int]:
-    seen: list[int] = []
-    todo = children_of(pid)
-    while todo:
-        p = todo.pop()
-        if p in seen:
-            continue
-        seen.append(p)
-        todo += children_of(p)
-    return seen
-
-
-def reap_quietly() -> None:
-    """Collect exited children (ours, or orphans re-parented to us) without blocking."""
-    while True:
-        try:
-            pid, _ = os.waitpid(-1, os.WNOHANG)
-        except ChildProcessError:
-            return
-        if pid == 0:
-            return
-
-
-def kill_tree(root: int) -> None:
-    """SIGKILL ``root`` and everything below it, each by pid."""
-    for pid in [*descendants_of(root), root]:
-        with contextlib.suppress(OSError):
-            os.kill(pid, signal.SIGKILL)
-
-
-def sweep_descendants(timeout: float = 10.0) -> int:
-    """SIGKILL whatever is still below this process (by pid), and reap it. Returns how many."""
-    me = os.getpid()
-    left = descendants_of(me)
-    for pid in left:
-        with contextlib.suppress(OSError):
-            os.kill(pid, signal.SIGKILL)
-    deadline = time.monotonic() + timeout
-    while descendants_of(me) and time.monotonic() < deadline:
-        reap_quietly()
-        time.sleep(0.01)
-    reap_quietly()
-    return len(left)
-
-
-def wait_until(
-    pred: Callable[[], Any], timeout: float, interval: float = 0.005, what: str = "condition"
-) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = pred()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"timed out after {timeout:.0f}s waiting for {what}")
-        time.sleep(interval)
-
-
 # ---- one daemon run --------------------------------------------------------------------------
 
 
-class Daemon:
-    """One supgrpcd or supervisord on a generated config under ``work``."""
+class BenchDaemon(Daemon):
+    """tests.support's Daemon as the bench runs it: supgrpcd or supervisord on a generated
+    config under ``work``, its own session, gRPC on ``work/grpc.sock``, one keep-alive XML-RPC
+    connection, and a stop that times the exit and sweeps whatever was left below us."""
 
     def __init__(self, kind: str, work: Path, config: str, extra: Sequence[str] = ()) -> None:
-        self.kind = kind
-        self.work = work
-        self.config_path = work / "supervisord.conf"
-        self.config_path.write_text(config)
-        self.sock = work / "rpc.sock"
-        self.grpc_sock = work / "grpc.sock"
-        self.extra = list(extra)
-        self.proc: subprocess.Popen[bytes] | None = None
+        grpc_sock = work / "grpc.sock"
+        # Always our own gRPC socket: never the shared default /run/supgrpc.sock.
+        args = ["--grpc-listen", f"unix://{grpc_sock}", *extra] if kind == OURS else [*extra]
+        super().__init__(
+            work,
+            config,
+            kind=kind,
+            args=args,
+            grpc=True,
+            ready="xmlrpc",
+            new_session=True,
+            merge_stderr=True,
+        )
+        self.grpc_sock = str(grpc_sock)
+        self.rpc_sock = str(work / "rpc.sock")
+        self.log_path = work / "main.log"
         self.t_start = 0.0
         self._rpc: xmlrpc.client.ServerProxy | None = None
 
-    @property
-    def argv(self) -> list[str]:
-        if self.kind == OURS:
-            # Always our own gRPC socket: never the shared default /run/supgrpc.sock.
-            return [
-                *supgrpcd_argv(),
-                "-c",
-                str(self.config_path),
-                "--grpc-listen",
-                f"unix://{self.grpc_sock}",
-                *self.extra,
-            ]
-        return [*supervisord_argv(), "-c", str(self.config_path), *self.extra]
-
-    @property
-    def pid(self) -> int:
-        assert self.proc is not None
-        return self.proc.pid
-
-    def start(self) -> Daemon:
-        out = open(self.work / "daemon.out", "wb")  # noqa: SIM115 (closed below)
-        try:
-            self.t_start = time.monotonic()
-            self.proc = subprocess.Popen(
-                self.argv,
-                stdin=subprocess.DEVNULL,
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                cwd=self.work,
-                start_new_session=True,
-            )
-        finally:
-            out.close()
+    def start(self, wait: bool | str = False, timeout: float = 30.0, **kw: Any) -> BenchDaemon:
+        self.t_start = time.monotonic()
+        super().start(wait, timeout, **kw)
         return self
 
-    def __enter__(self) -> Daemon:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
-
-    def rpc(self) -> xmlrpc.client.ServerProxy:
+    def rpc(self, *_args: Any, **_kw: Any) -> xmlrpc.client.ServerProxy:
         if self._rpc is None:
-            self._rpc = xmlrpc_proxy(self.sock)
+            self._rpc = xmlrpc_proxy(self.rpc_sock)
         return self._rpc
 
     def close_rpc(self) -> None:
@@ -427,12 +331,7 @@ class Daemon:
             self._rpc("close")()
             self._rpc = None
 
-    def check_alive(self) -> None:
-        if self.proc is not None and self.proc.poll() is not None:
-            tail = (self.work / "daemon.out").read_bytes()[-2000:].decode(errors="replace")
-            raise RuntimeError(f"{self.kind} exited with {self.proc.returncode}:\n{tail}")
-
-    def wait_ready(self, timeout: float = 30.0) -> None:
+    def wait_ready(self, mode: str | None = None, timeout: float = 30.0) -> None:
         """Until getState answers RUNNING (connection errors while starting are retried)."""
 
         def ready() -> bool:
@@ -443,7 +342,7 @@ class Daemon:
                 self._rpc = None
                 return False
 
-        wait_until(ready, timeout, 0.005, f"{self.kind} to answer getState")
+        wait_until(ready, timeout, f"{self.kind} to answer getState", backoff=False)
 
     def all_info(self) -> list[dict[str, Any]]:
         return self.rpc().supervisor.getAllProcessInfo()  # type: ignore[no-any-return]
@@ -463,36 +362,29 @@ class Daemon:
             running = sum(1 for p in info if p["statename"] == "RUNNING")
             return now if running >= count else None
 
-        return float(wait_until(all_running, timeout, interval, f"{count} RUNNING"))
+        found: float = wait_until(
+            all_running, timeout, f"{count} RUNNING", interval=interval, backoff=False
+        )
+        return found
 
-    def stop(self, timeout: float = 30.0) -> float | None:
+    def stop(self, sig: int = signal.SIGTERM, timeout: float = 30.0) -> float | None:  # type: ignore[override]
         """SIGTERM and wait; SIGKILL the whole tree if it does not exit in time. Returns the
         seconds from SIGTERM to exit (None when it had to be killed or was gone)."""
         self._rpc = None
-        proc = self.proc
-        if proc is None:
+        if self.proc is None:
             return None
-        elapsed: float | None = None
         try:
-            if proc.poll() is None:
-                t0 = time.monotonic()
-                with contextlib.suppress(OSError):
-                    os.kill(proc.pid, signal.SIGTERM)
-                try:
-                    proc.wait(timeout)
-                    elapsed = time.monotonic() - t0
-                except subprocess.TimeoutExpired:
-                    log(f"{self.kind} did not exit {timeout:.0f}s after SIGTERM: killing it")
-                    kill_tree(proc.pid)
-                    proc.wait(10)
+            super().stop(sig, timeout)
+        except AssertionError:
+            log(f"{self.kind} did not exit {timeout:.0f}s after SIGTERM: killed it")
+            self.stop_seconds = None
         finally:
             # Anything the daemon left behind was re-parented to us (subreaper): swept by pid.
-            if proc.poll() is None:
-                kill_tree(proc.pid)
-                proc.wait(10)
+            if self.running:
+                self.kill_all()
             sweep_descendants()
             self.proc = None
-        return elapsed
+        return self.stop_seconds
 
 
 # ---- results ---------------------------------------------------------------------------------
@@ -572,10 +464,10 @@ class Context:
 @contextlib.contextmanager
 def daemon(
     ctx: Context, kind: str, label: str, config: Callable[[Path], str], extra: Sequence[str] = ()
-) -> Iterator[Daemon]:
+) -> Iterator[BenchDaemon]:
     """Start ``kind`` on ``config(work)`` in a fresh work directory; always stopped after."""
     work = ctx.workdir(f"{label}-{kind}")
-    d = Daemon(kind, work, config(work), extra)
+    d = BenchDaemon(kind, work, config(work), extra)
     d.start()
     try:
         yield d

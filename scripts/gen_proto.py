@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Generate the ``supgrpc`` Python package from ``proto/`` with grpcio-tools + mypy-protobuf.
 
-Owns: the one codegen command line (so CI, developers and tests/unit/test_proto_sync.py run
+Owns: the one codegen command line (so CI, developers and tests/tooling/test_proto_sync.py run
 exactly the same thing).
 May import: grpc_tools, stdlib.
 Threading: a plain script.

@@ -1,3 +1,7 @@
-"""supgrpc: a PID-1-capable init and process supervisor, controlled over gRPC."""
+"""supgrpc: a PID-1-capable init and process supervisor, controlled over gRPC.
+
+Owns: the version string. May import: nothing (every room may import it).
+Threading: a constant.
+"""
 
 __version__ = "0.1.0"

@@ -1,4 +1,7 @@
-"""``python -m supervisor_grpc`` is supgrpcd."""
+"""``python -m supervisor_grpc`` is supgrpcd.
+
+Owns: nothing. May import: daemon. Threading: main thread.
+"""
 
 import sys
 

@@ -1,12 +1,12 @@
 """Shared pytest set-up: markers by directory, zombie checks, and the ``daemon`` fixture.
 
-- Tests under tests/integration, tests/compat and tests/pid1 get the marker of their directory,
-  so ``pytest -m "not pid1"`` or ``-m "not integration"`` work without per-file boilerplate.
+- Tests under tests/integration, tests/compat, tests/pid1 and tests/tooling get the marker of
+  their directory, so ``pytest -m "not pid1"`` or ``-m "not integration"`` work without
+  per-file boilerplate.
 - After every test, and once more at the end of the session, no child of the test process may
   be left a zombie (ARCHITECTURE.md "Tests": the teardown check).
-- ``daemon(config, **kw)`` starts ``supgrpcd -c`` on a config written under the test's
-  ``tmp_path`` (see ``tests.helpers.Daemon``); at teardown every daemon still running gets
-  SIGTERM and must exit 0.
+- The shared fixtures (``daemon``, ...) live in ``tests.support.fixtures``, registered here as a
+  plugin so every directory gets them.
 """
 
 from __future__ import annotations
@@ -16,16 +16,14 @@ import os
 # Before anything imports grpc: we only fork+exec, so gRPC's fork handlers are not wanted.
 os.environ["GRPC_ENABLE_FORK_SUPPORT"] = "false"
 
-import itertools
 import signal
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 from hypothesis import settings
 
-from tests.helpers import Daemon, wait_until, zombies_of
+from tests.support import wait_until, zombies_of
 
 
 def _default_signal_dispositions() -> None:
@@ -45,6 +43,8 @@ def _default_signal_dispositions() -> None:
 
 _default_signal_dispositions()
 
+pytest_plugins = ["tests.support.fixtures"]
+
 # Property tests explore new random cases on a developer's machine, but CI runs the same
 # examples every time: a red CI must mean the code changed, not the dice. (A failure found
 # locally is printed with its seed and kept in the example database for the next run.)
@@ -52,7 +52,7 @@ settings.register_profile("ci", derandomize=True, database=None, print_blob=True
 if os.environ.get("CI"):
     settings.load_profile("ci")
 
-_DIRECTORY_MARKERS = ("integration", "compat", "pid1")
+_DIRECTORY_MARKERS = ("integration", "compat", "pid1", "tooling")
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -60,6 +60,7 @@ def pytest_configure(config: pytest.Config) -> None:
         ("integration", "real child processes and sockets"),
         ("compat", "real supervisorctl / supervisord 4.3.0"),
         ("pid1", "runs supgrpcd as PID 1 inside unshare"),
+        ("tooling", "lint, import contracts and generated-code checks (run external tools)"),
     ):
         config.addinivalue_line("markers", f"{name}: {text}")
 
@@ -91,37 +92,3 @@ def _no_zombies_after_test() -> Iterator[None]:
 def _no_zombies_after_session() -> Iterator[None]:
     yield
     _assert_no_zombies("at the end of the session")
-
-
-@pytest.fixture
-def daemon(tmp_path: Path) -> Iterator[Callable[..., Daemon]]:
-    """Factory: ``daemon(config_body, args=..., env=..., start=True, **kw) -> Daemon``.
-
-    Each daemon gets its own directory under ``tmp_path`` (``d0``, ``d1``...). Daemons still
-    running at teardown are stopped with SIGTERM and must exit 0.
-    """
-    made: list[Daemon] = []
-    counter = itertools.count()
-
-    def make(config: str = "", *, start: bool = True, **kw: Any) -> Daemon:
-        d = Daemon(tmp_path / f"d{next(counter)}", config, **kw)
-        made.append(d)
-        if start:
-            d.start()
-        return d
-
-    yield make
-    failures = []
-    for d in made:
-        if d.proc is None:
-            continue
-        if d.running:
-            try:
-                code = d.stop()
-            except AssertionError as exc:
-                failures.append(str(exc))
-                continue
-            if code != 0:
-                failures.append(f"supgrpcd exited {code} on SIGTERM\n{d.diagnostics()}")
-    if failures:
-        pytest.fail("\n\n".join(failures))

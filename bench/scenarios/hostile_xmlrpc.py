@@ -9,20 +9,16 @@ the daemon's peak RSS (VmHWM) grew.
 
 from __future__ import annotations
 
-import socket
-import subprocess
-import sys
 import threading
 import time
-from pathlib import Path
 
 from harness import (
     DAEMONS,
     OURS,
     REF,
     SLEEPER,
+    BenchDaemon,
     Context,
-    Daemon,
     Program,
     Row,
     daemon,
@@ -33,81 +29,22 @@ from harness import (
     ratio_at_most,
 )
 
-SUPERVISORCTL = str(Path(sys.executable).parent / "supervisorctl")
-CALL = (
-    b"<?xml version='1.0'?><methodCall><methodName>supervisor.getAPIVersion</methodName>"
-    b"<params></params></methodCall>"
-)
+from tests.support.raw_http import big_body, connect, ctl_answers, dribblers, peak_rss, post
 
 
-def _post(body: bytes) -> bytes:
-    head = f"POST /RPC2 HTTP/1.1\r\nHost: x\r\nContent-Length: {len(body)}\r\n\r\n"
-    return head.encode() + body
-
-
-def _connect(d: Daemon) -> socket.socket:
-    s = socket.socket(socket.AF_UNIX)
-    s.connect(str(d.sock))
-    s.settimeout(60)
-    return s
-
-
-def _answered(d: Daemon, n: int, interval: float, tries: int) -> int:
-    request = _post(CALL)
-    socks = [_connect(d) for _ in range(n)]
-    stop = threading.Event()
-
-    def dribble() -> None:
-        sent = 0
-        while not stop.wait(interval if sent else 0):
-            for s in socks:
-                try:
-                    s.send(request[sent : sent + 1])
-                except OSError:
-                    pass
-            sent = min(sent + 1, len(request) - 2)
-
-    thread = threading.Thread(target=dribble, daemon=True)
-    thread.start()
-    answered = 0
-    try:
+def _answered(d: BenchDaemon, n: int, interval: float, tries: int) -> int:
+    with dribblers(d, n, interval, timeout=60):
         time.sleep(0.5)  # every slow connection has begun its request
-        for _ in range(tries):
-            try:
-                done = subprocess.run(
-                    [SUPERVISORCTL, "-c", str(d.config_path), "status"],
-                    capture_output=True,
-                    text=True,
-                    timeout=10,
-                )
-            except subprocess.TimeoutExpired:
-                continue
-            answered += "RUNNING" in done.stdout
-    finally:
-        stop.set()
-        thread.join()
-        for s in socks:
-            s.close()
-    return answered
+        return ctl_answers(d, tries, 10)
 
 
-def _peak_rss(pid: int) -> int:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) * 1024
-    return 0
-
-
-def _big_bodies_growth(d: Daemon) -> float:
-    head = b"<methodCall><methodName>supervisor.getAPIVersion</methodName><params><param>"
-    head += b"<value><array><data>"
-    tail = b"</data></array></value></param></params></methodCall>"
-    body = head + b"<value/>" * ((4 * 1024 * 1024 - len(head) - len(tail)) // 8) + tail
-    before = _peak_rss(d.pid)
+def _big_bodies_growth(d: BenchDaemon) -> float:
+    body = big_body()
+    before = peak_rss(d.pid)
 
     def send() -> None:
-        with _connect(d) as s:
-            s.sendall(_post(body).replace(b"Host: x", b"Host: x\r\nConnection: close"))
+        with connect(d, timeout=60) as s:
+            s.sendall(post(body, headers="Connection: close\r\n"))
             while s.recv(65536):
                 pass
 
@@ -116,7 +53,7 @@ def _big_bodies_growth(d: Daemon) -> float:
         t.start()
     for t in threads:
         t.join(120)
-    return (_peak_rss(d.pid) - before) / 2**20
+    return (peak_rss(d.pid) - before) / 2**20
 
 
 def slow_clients(ctx: Context) -> list[Row]:

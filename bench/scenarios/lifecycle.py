@@ -83,7 +83,7 @@ def restart_rate(ctx: Context) -> list[Row]:
                 d.wait_ready()
                 d.close_rpc()
                 time.sleep(1.0)
-                main_log = d.work / "main.log"
+                main_log = d.dir / "main.log"
                 n0, c0, t0 = _spawned(main_log), oncpu_seconds(d.pid), time.monotonic()
                 time.sleep(window)
                 n1, c1, t1 = _spawned(main_log), oncpu_seconds(d.pid), time.monotonic()

@@ -164,9 +164,15 @@ def daemon_run(
         )
 
     with daemon(ctx, kind, label, config) as d:
-        out, stamp = d.work / "out.log", d.work / "stamp"
+        out, stamp = d.dir / "out.log", d.dir / "stamp"
         # The daemon's CPU time from the generator's first byte to the last byte on disk.
-        wait_until(lambda: stamp.exists() or d.check_alive(), 60, 0.001, "the generator")
+        wait_until(
+            lambda: stamp.exists() or d.check_alive(),
+            60,
+            "the generator",
+            interval=0.001,
+            backoff=False,
+        )
         cpu0 = oncpu_seconds(d.pid)
         t_end = wait_for_bytes(out, total, stamp, 600, d.check_alive)
         cpu = oncpu_seconds(d.pid) - cpu0
@@ -374,7 +380,7 @@ def _fanout_once(ctx: Context, per: int, n_followers: int) -> dict[str, Any]:
     followers: list[subprocess.Popen[str]] = []
     with daemon(ctx, OURS, f"fanout{n_followers}", config) as d:
         d.wait_ready()
-        wait_until(d.grpc_sock.exists, 10, what="the gRPC socket")
+        wait_until(lambda: os.path.exists(d.grpc_sock), 10, "the gRPC socket", backoff=False)
         try:
             for _ in range(n_followers):
                 f = subprocess.Popen(
@@ -403,18 +409,18 @@ def _fanout_once(ctx: Context, per: int, n_followers: int) -> dict[str, Any]:
             t_disk = t0
             for n in names:
                 t = wait_for_bytes(
-                    d.work / f"{n}.log", per, d.work / f"{n}.stamp", 600, d.check_alive
+                    d.dir / f"{n}.log", per, d.dir / f"{n}.stamp", 600, d.check_alive
                 )
                 t_disk = max(t_disk, t or t_disk)
             # The clock starts at the first generator's first byte (not at the start request:
             # spawning ten interpreters is not log throughput).
-            t0 = min(read_stamp(d.work / f"{n}.stamp")[0] for n in names)
+            t0 = min(read_stamp(d.dir / f"{n}.stamp")[0] for n in names)
             results = []
             for f in followers:
                 out, _ = f.communicate(timeout=600)
                 results.append(json.loads(out.strip().splitlines()[-1]))
             lost_disk = sum(
-                _lost({"verify": verify([str(d.work / f"{n}.log")], per)}) for n in names
+                _lost({"verify": verify([str(d.dir / f"{n}.log")], per)}) for n in names
             )
         finally:
             for f in followers:

@@ -91,11 +91,17 @@ def _once(ctx: Context, kind: str, count: int) -> dict[str, Any]:
                 )
             return result.exists()
 
-        wait_until(lambda: done() or Path(f"{go}.ready").exists(), 60, 0.005, "orphans.py")
+        wait_until(
+            lambda: done() or Path(f"{go}.ready").exists(),
+            60,
+            "orphans.py",
+            interval=0.005,
+            backoff=False,
+        )
         init = children_of(proc.pid)[0]  # the namespace's PID 1, seen from here
         cpu0 = oncpu_seconds(init)
         go.touch()
-        wait_until(done, 180, 0.01, f"{kind}: the orphans result")
+        wait_until(done, 180, f"{kind}: the orphans result", interval=0.01, backoff=False)
         data: dict[str, Any] = json.loads(result.read_text())
         data["init_cpu_ms"] = (oncpu_seconds(init) - cpu0) * 1000.0
         Path(f"{go}.done").touch()  # orphans.py may exit now, and tini with it

@@ -8,6 +8,7 @@ on one channel.
 
 from __future__ import annotations
 
+import os
 import statistics
 import time
 from collections.abc import Callable
@@ -18,8 +19,8 @@ from harness import (
     OURS,
     REF,
     SLEEPER,
+    BenchDaemon,
     Context,
-    Daemon,
     Program,
     Row,
     daemon,
@@ -50,12 +51,12 @@ def calls_per_second(fn: Callable[[], Any], window: float) -> float:
 class Grpc:
     """The generated stub on the daemon's gRPC socket."""
 
-    def __init__(self, d: Daemon) -> None:
+    def __init__(self, d: BenchDaemon) -> None:
         import grpc
         from supgrpc.v1 import supervisor_pb2 as pb
         from supgrpc.v1 import supervisor_pb2_grpc as pb_grpc
 
-        wait_until(d.grpc_sock.exists, 10, what="the gRPC socket")
+        wait_until(lambda: os.path.exists(d.grpc_sock), 10, "the gRPC socket", backoff=False)
         self.pb = pb
         self.channel = grpc.insecure_channel(f"unix:{d.grpc_sock}")
         self.stub = pb_grpc.SupervisorServiceStub(self.channel)

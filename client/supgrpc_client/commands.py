@@ -20,6 +20,7 @@ from .output import (
     LinePrefixer,
     Printer,
     event_line,
+    main_log_line,
     result_dict,
     result_line,
     status_lines,
@@ -65,7 +66,18 @@ def status(client: Client, args: argparse.Namespace, out: Printer) -> int:
                     infos.append(info)
     for line in status_lines(infos):
         out.text(line)
-    out.json({"processes": [to_dict(i) for i in infos], "errors": errors})
+    # The daemon's own log too: lines it lost are otherwise only in its (stalled) log.
+    main_log = client.get_state().main_log
+    note = main_log_line(main_log)
+    if note:
+        out.text(note)
+    out.json(
+        {
+            "processes": [to_dict(i) for i in infos],
+            "errors": errors,
+            "main_log": to_dict(main_log),
+        }
+    )
     if code == EXIT_OK and any(i.state in STOPPED_STATES for i in infos):
         code = EXIT_NOT_RUNNING
     return code

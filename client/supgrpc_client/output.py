@@ -12,7 +12,7 @@ import json
 import time
 from typing import Any, Protocol, TextIO
 
-from .types import Event, LogChunk, ProcessInfo, ProcessResult, to_dict
+from .types import Event, LogChunk, LogFaults, ProcessInfo, ProcessResult, to_dict
 
 # supervisor's STOPPED_STATES: `status` exits 3 when any listed process is in one of them.
 STOPPED_STATES = frozenset({"STOPPED", "EXITED", "FATAL", "UNKNOWN"})
@@ -102,13 +102,25 @@ def status_lines(infos: list[ProcessInfo]) -> list[str]:
 def _log_faults_note(info: ProcessInfo) -> str:
     notes = []
     for channel, faults in (("stdout", info.stdout_log), ("stderr", info.stderr_log)):
-        if not (faults.dropped_bytes or faults.write_errors):
-            continue
-        note = f"{channel} log: {faults.dropped_lines} line(s) dropped"
-        if faults.last_error:
-            note += f", {faults.last_error}"
-        notes.append(note)
+        note = _faults_text(f"{channel} log", faults)
+        if note:
+            notes.append(note)
     return f" [{'; '.join(notes)}]" if notes else ""
+
+
+def main_log_line(faults: LogFaults) -> str | None:
+    """The status table's last line when the daemon's own log lost lines, else None."""
+    note = _faults_text("main log", faults)
+    return f"{MAIN_LOG_NAME} [{note}]" if note else None
+
+
+def _faults_text(what: str, faults: LogFaults) -> str:
+    if not (faults.dropped_bytes or faults.write_errors):
+        return ""
+    note = f"{what}: {faults.dropped_lines} line(s) dropped"
+    if faults.last_error:
+        note += f", {faults.last_error}"
+    return note
 
 
 def result_line(result: ProcessResult, success: str) -> str:

@@ -53,6 +53,7 @@ class DaemonStatus:
     identifier: str
     start_time: float | None
     config_file: str
+    main_log: LogFaults = field(default_factory=lambda: LogFaults())  # what it could not write
 
     @classmethod
     def from_pb(cls, msg: pb.GetStateResponse) -> DaemonStatus:
@@ -63,6 +64,7 @@ class DaemonStatus:
             msg.identifier,
             _time(msg, "start_time"),
             msg.config_file,
+            LogFaults.from_pb(msg.main_log),
         )
 
 

@@ -2,21 +2,33 @@
 and the ``[supervisord]`` container options (exit_when, output forwarding, JSON log).
 
 Owns: parsing and validating those keys. supervisord ignores keys it does not know, so a file
-that uses them still loads there; nobody is locked in.
+that uses them still loads there; nobody is locked in. A closed choice becomes its model enum
+here (``choice``), and its error lists the enum's values in declaration order.
 May import: supervisor_grpc.model, supervisor_grpc.errors, our config modules, stdlib.
 Threading: plain functions, used during one load.
 """
 
 from __future__ import annotations
 
+import enum
 import urllib.parse
 from collections.abc import Callable
-from typing import Any
+from typing import Any, TypeVar
 
 from supervisor_grpc.config import datatypes as dt
 from supervisor_grpc.config.getter import Getter
 from supervisor_grpc.errors import ConfigError
-from supervisor_grpc.model import GroupSpec, HealthKind, HealthSpec
+from supervisor_grpc.model import (
+    ExitWhen,
+    ForwardOutput,
+    GroupSpec,
+    HealthKind,
+    HealthSpec,
+    LogFormat,
+    UnhealthyAction,
+)
+
+E = TypeVar("E", bound=enum.Enum)
 
 PROGRAM_EXTENSION_KEYS = frozenset(
     {
@@ -56,12 +68,15 @@ def _positive_seconds(text: str) -> float:
     return value
 
 
-def _choice(*allowed: str) -> Callable[[str], str]:
-    def convert(text: str) -> str:
+def choice(kind: type[E]) -> Callable[[str], E]:
+    """A converter to ``kind``'s member spelled ``text`` (case and spaces ignored)."""
+    allowed = tuple(member.value for member in kind)
+
+    def convert(text: str) -> E:
         low = text.strip().lower()
         if low not in allowed:
             raise ValueError(f"{text!r} is not one of {', '.join(allowed)}")
-        return low
+        return kind(low)
 
     return convert
 
@@ -141,16 +156,18 @@ def _health(g: Getter) -> HealthSpec | None:
         timeout=g.get("healthcheck_timeout", _positive_seconds, 5.0),
         retries=retries,
         start_period=g.get("healthcheck_start_period", seconds, 0.0),
-        unhealthy_action=g.get("unhealthy_action", _choice("none", "restart"), "none"),
+        unhealthy_action=g.get(
+            "unhealthy_action", choice(UnhealthyAction), UnhealthyAction.NONE
+        ),
     )
 
 
 def supervisord_extensions(g: Getter) -> dict[str, Any]:
     return {
-        "exit_when": g.get("exit_when", _choice("never", "any", "all"), "never"),
-        "forward_output": g.get("forward_output", _choice("off", "text", "json"), "off"),
+        "exit_when": g.get("exit_when", choice(ExitWhen), ExitWhen.NEVER),
+        "forward_output": g.get("forward_output", choice(ForwardOutput), ForwardOutput.OFF),
         "forward_buffer_bytes": g.get("forward_buffer_bytes", dt.byte_size, 4 * 1024 * 1024),
-        "log_format": g.get("log_format", _choice("text", "json"), "text"),
+        "log_format": g.get("log_format", choice(LogFormat), LogFormat.TEXT),
     }
 
 

@@ -17,7 +17,7 @@ from supervisor_grpc.config.expand import expand
 from supervisor_grpc.config.extensions import SUPERVISORD_EXTENSION_KEYS, supervisord_extensions
 from supervisor_grpc.config.getter import Getter
 from supervisor_grpc.config.reader import Section
-from supervisor_grpc.model import DaemonSpec, GrpcSpec, HttpServerSpec
+from supervisor_grpc.model import DaemonSpec, GrpcSpec, HttpKind, HttpServerSpec, LogLevel
 
 SUPERVISORD_KEYS = frozenset(
     {
@@ -90,7 +90,7 @@ def supervisord(
         logfile=logfile,
         logfile_maxbytes=g.get("logfile_maxbytes", dt.byte_size, 50 * 1024 * 1024),
         logfile_backups=g.get("logfile_backups", dt.integer, 10),
-        loglevel=g.get("loglevel", dt.log_level, "info"),
+        loglevel=g.get("loglevel", _log_level, LogLevel.INFO),
         pidfile=dt.normalize_path(g.get("pidfile", dt.existing_dirpath, "supervisord.pid")),
         identifier=g.get("identifier", str, "supervisor"),
         nodaemon=g.get("nodaemon", dt.boolean, False),
@@ -101,6 +101,11 @@ def supervisord(
         environment=environment,
         **supervisord_extensions(g),
     )
+
+
+def _log_level(text: str) -> LogLevel:
+    """supervisor's check and message (datatypes.log_level), then our enum."""
+    return LogLevel(dt.log_level(text))
 
 
 def _credentials(g: Getter) -> tuple[str | None, str | None]:
@@ -130,7 +135,7 @@ def http_servers(
             host, num = g.convert("port", dt.inet_address, port)
             out.append(
                 HttpServerSpec(
-                    "inet",
+                    HttpKind.INET,
                     f"{host}:{num}",
                     username=username,
                     password=password,
@@ -148,7 +153,7 @@ def http_servers(
             username, password = _credentials(g)
             out.append(
                 HttpServerSpec(
-                    "unix",
+                    HttpKind.UNIX,
                     dt.normalize_path(path.strip()),
                     chmod=g.get("chmod", dt.octal, 0o700),
                     chown=g.get("chown", dt.user_group, (-1, -1)),

@@ -1,5 +1,7 @@
 """The live system: every process's machine, pipes, logs, waiters, groups and the daemon mood.
 
+Owns: nothing itself; it names the owners and exports the core's public face.
+
 Each piece of state has one owner, a plain class in its own module, composed by
 :class:`Supervisor` (which applies machine effects and lists what a transition triggers):
 ``table`` (processes, pids, groups, order), ``deadlines`` (the one timer heap, health's too),

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from ..errors import AlreadyAdded, NoSuchProcess, NotSupported, StillRunning
-from ..logstore import EventJournal
+from ..logstore import EventJournal, StreamFlusher
 from ..machine import Input, StartRequested
 from ..model import (
     STOPPED_STATES,
@@ -47,6 +47,7 @@ class Groups:
         clock: Callable[[], float],
         drive: Callable[[Process, Input], None],
         ring_bytes: int,
+        flusher: StreamFlusher | None = None,
     ) -> None:
         self.spec = spec
         self.table = table
@@ -59,6 +60,7 @@ class Groups:
         self.clock = clock
         self.drive = drive
         self.ring_bytes = ring_bytes
+        self.flusher = flusher
 
     def add(self, group: GroupSpec) -> None:
         """Create ``group`` (opening its log files); nothing starts yet."""
@@ -66,7 +68,7 @@ class Groups:
             raise NotSupported(
                 f"[{group.section}]: {group.kind.value} sections are not supported yet"
             )
-        created = open_group(group, self.spec, self.ring_bytes)
+        created = open_group(group, self.spec, self.ring_bytes, self.flusher)
         self.table.add(group, created)
         self.hub.add_group(group, created)
         self.journal.append(GroupAdded(self.clock(), group.name))

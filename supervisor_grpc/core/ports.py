@@ -1,6 +1,10 @@
 """What the core needs from the outside world, declared by the core (ports and adapters).
 
 The runtime classes satisfy these structurally; tests satisfy them with fakes.
+
+Owns: the Protocols only (no state).
+May import: model.
+Threading: the core calls them on the loop thread.
 """
 
 from __future__ import annotations

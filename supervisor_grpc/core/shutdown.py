@@ -23,6 +23,7 @@ from ..model import (
     DaemonState,
     DaemonStateChanged,
     Event,
+    ExitWhen,
     ProcessState,
 )
 from .deps import Dependencies
@@ -170,11 +171,11 @@ class Shutdown:
                 f"{state.name} and will not be restarted: stopping everything",
                 failure_exit_code(proc, critical=True),
             )
-        elif self.spec.exit_when == "any":
+        elif self.spec.exit_when is ExitWhen.ANY:
             self.request(
                 f"{proc.namespec} is done (exit_when=any)", failure_exit_code(proc, critical=False)
             )
-        elif self.spec.exit_when == "all" and all(
+        elif self.spec.exit_when is ExitWhen.ALL and all(
             self._done_for_good(p) for p in self.table.processes.values()
         ):
             codes = [

@@ -25,7 +25,7 @@ from ..errors import (
     ShuttingDown,
     SupervisorError,
 )
-from ..logstore import EventJournal
+from ..logstore import EventJournal, StreamFlusher
 from ..machine import (
     DependenciesReady,
     Effect,
@@ -50,6 +50,7 @@ from ..model import (
     Health,
     ProcessInfo,
     ProcessState,
+    UnhealthyAction,
 )
 from .childpipes import ChildPipes
 from .deadlines import Deadlines
@@ -88,6 +89,8 @@ class Supervisor:
         # writer, yet multiplies what every chatty channel keeps resident (1000 programs x 2
         # channels). Bytes that leave it are still in the log file (ReadLog).
         ring_bytes: int = 1 << 20,
+        # One thread drains every stalled stream log (the daemon shares it with the main log).
+        stream_flusher: StreamFlusher | None = None,
     ) -> None:
         self.spec = spec
         self.clock = clock
@@ -145,6 +148,7 @@ class Supervisor:
             clock=clock,
             drive=self._drive,
             ring_bytes=ring_bytes,
+            flusher=stream_flusher,
         )
         self.requests = Requests(
             spawner=spawner,
@@ -361,7 +365,9 @@ class Supervisor:
         for listener in self.health_listeners:
             listener(proc, status)
         spec = proc.spec.health
-        if spec is None or spec.unhealthy_action != "restart" or status is not Health.UNHEALTHY:
+        if spec is None or status is not Health.UNHEALTHY:
+            return
+        if spec.unhealthy_action is not UnhealthyAction.RESTART:
             return
         if self.mood is DaemonState.RUNNING and proc.machine.state is S.RUNNING:
             log.warning("restarting %s: unhealthy", proc.namespec)

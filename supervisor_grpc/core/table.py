@@ -9,7 +9,7 @@ Threading: loop thread only.
 from __future__ import annotations
 
 from ..errors import Failed, NoSuchGroup, NoSuchProcess
-from ..logstore import LogChannel
+from ..logstore import LogChannel, StreamFlusher
 from ..machine import ProcessMachine
 from ..model import DaemonSpec, GroupSpec, ProgramSpec
 from .process import Process
@@ -78,7 +78,9 @@ class ProcessTable:
         return [self.find(target)]
 
 
-def open_process(spec: ProgramSpec, daemon: DaemonSpec, ring_bytes: int) -> Process:
+def open_process(
+    spec: ProgramSpec, daemon: DaemonSpec, ring_bytes: int, flusher: StreamFlusher | None = None
+) -> Process:
     """A new process with its two log channels open (closed again if the second fails)."""
     channels: list[LogChannel] = []
     for channel, logspec in (("stdout", spec.stdout), ("stderr", spec.stderr)):
@@ -90,6 +92,7 @@ def open_process(spec: ProgramSpec, daemon: DaemonSpec, ring_bytes: int) -> Proc
             channel=channel,
             ring_bytes=ring_bytes,
             strip_ansi=daemon.strip_ansi,
+            flusher=flusher,
         )
         try:
             ch.open()
@@ -101,12 +104,14 @@ def open_process(spec: ProgramSpec, daemon: DaemonSpec, ring_bytes: int) -> Proc
     return Process(spec, ProcessMachine(spec), channels[0], channels[1])
 
 
-def open_group(group: GroupSpec, daemon: DaemonSpec, ring_bytes: int) -> list[Process]:
+def open_group(
+    group: GroupSpec, daemon: DaemonSpec, ring_bytes: int, flusher: StreamFlusher | None = None
+) -> list[Process]:
     """The processes of ``group``, every log file open, or none (one clear error)."""
     created: list[Process] = []
     try:
         for spec in group.programs:
-            created.append(open_process(spec, daemon, ring_bytes))
+            created.append(open_process(spec, daemon, ring_bytes, flusher))
     except OSError as exc:
         for proc in created:
             proc.stdout.close()

@@ -22,11 +22,22 @@ from .. import config
 from ..control import Control, parse_signal
 from ..core import Process, Supervisor
 from ..errors import ConfigError, NoFile, NotExecutable, ShuttingDown, SupervisorError
-from ..logstore import Forwarder, LogChannel, MainLogHandler, cleanup_auto_logs, level_number
+from ..logstore import (
+    Forwarder,
+    LogChannel,
+    MainLogHandler,
+    StreamFlusher,
+    cleanup_auto_logs,
+    level_number,
+)
 from ..machine import Publish
 from ..model import (
     DaemonSpec,
     DaemonState,
+    ForwardOutput,
+    HttpKind,
+    LogFormat,
+    LogLevel,
     LogSpec,
     ProcessState,
 )
@@ -53,6 +64,8 @@ class App:
         self.single_only = config_path is None
         self._pidfile_written = False
         self.inherited = signals.Inherited()
+        # One thread (only while something is stalled) for every stream log, main log too.
+        self.stream_flusher = StreamFlusher()
         for group in spec.groups:
             if group.section == "command line":
                 self.main_name = group.name
@@ -66,14 +79,14 @@ class App:
             path = os.path.abspath(opts.configuration or find_config_or_fail(opts))
             spec = config.load(path)
         else:
-            spec = DaemonSpec(logfile=None, loglevel="warn", nocleanup=True)
+            spec = DaemonSpec(logfile=None, loglevel=LogLevel.WARN, nocleanup=True)
         if opts.command:
             group = specs.single_command_spec(opts.command, {g.name for g in spec.groups})
             spec = dataclasses.replace(spec, groups=(*spec.groups, group))
         spec = specs.apply_overrides(spec, opts)
-        if path is None:
+        if path is None and opts.loglevel is None:  # else apply_overrides set it
             verbosity = loglevel_for_verbosity(opts.verbosity)
-            spec = dataclasses.replace(spec, loglevel=opts.loglevel or verbosity)
+            spec = dataclasses.replace(spec, loglevel=verbosity)
         specs.check_supported(spec)
         return cls(opts, spec, path)
 
@@ -149,28 +162,38 @@ class App:
             logspec if spec.logfile else None,
             channel="main",
             identifier=spec.identifier,
+            flusher=self.stream_flusher,
         )
+        # What the open has to say (a FIFO with no reader yet) goes to the main log, later.
+        early: list[str] = []
+        report, channel.faults.report = channel.faults.report, early.append
         try:
             channel.open()
         except OSError as exc:
             raise ConfigError(
                 f"cannot open {spec.logfile}: {exc.strerror}", section="supervisord", key="logfile"
             )
+        finally:
+            channel.faults.report = report
         # Everything we print to our own stdout/stderr (the log echo, forwarded lines) goes
         # through one bounded writer thread: a container's stdout that nobody drains must
         # never block the loop (or any thread that logs).
-        mode = spec.forward_output if spec.forward_output != "off" else "text"
-        self._stdio = Forwarder(mode, max_buffer_bytes=spec.forward_buffer_bytes)
+        self._stdio = Forwarder(
+            spec.forward_output.line_format, max_buffer_bytes=spec.forward_buffer_bytes
+        )
         self._stdio.start()
         to_terminal = spec.logfile in ("/dev/stdout", "/dev/stderr")
         echo = None
         if not spec.silent and not to_terminal:
             echo = wiring.EchoStream(self._stdio, "stderr" if self.single_only else "stdout")
-        handler = MainLogHandler(channel, echo_stream=echo, json_lines=spec.log_format == "json")
+        json_lines = spec.log_format is LogFormat.JSON
+        handler = MainLogHandler(channel, echo_stream=echo, json_lines=json_lines)
         root = logging.getLogger()
         root.handlers[:] = [handler]
         root.setLevel(level_number(spec.loglevel))
         self._main_handler = handler
+        for message in early:
+            log.warning("%s", message)
         return channel
 
     def _supervise(self, main_log: LogChannel) -> int:
@@ -189,7 +212,13 @@ class App:
             child_ignored=self.inherited.ignored,
         )
         core = Supervisor(
-            spec, clock=loop.clock, spawner=spawner, reactor=loop, pipes=Pipes(), reaper=reaper.reap
+            spec,
+            clock=loop.clock,
+            spawner=spawner,
+            reactor=loop,
+            pipes=Pipes(),
+            reaper=reaper.reap,
+            stream_flusher=self.stream_flusher,
         )
         core.unknown_pid_level = logging.WARNING if self.opts.warn_on_reap else logging.DEBUG
         control = Control(inbox, core, self.load_config)
@@ -205,7 +234,7 @@ class App:
         core.listeners.append(self._on_transition)
         offload_pool = concurrent.futures.ThreadPoolExecutor(2, thread_name_prefix="supgrpc-probe")
         core.health.prober = functools.partial(wiring.probe_on_worker, offload_pool, inbox)
-        if spec.forward_output != "off":
+        if spec.forward_output is not ForwardOutput.OFF:
             core.child_pipes.forwarder = self._stdio
         # 7. Groups (log files open now, so a bad path fails before anything starts).
         core.add_initial_groups()
@@ -253,7 +282,7 @@ class App:
 
     def _serverurl(self) -> str | None:
         for server in self.spec.http_servers:
-            if server.kind == "unix":
+            if server.kind is HttpKind.UNIX:
                 return f"unix://{server.address}"
         for server in self.spec.http_servers:
             host_, _, port = server.address.rpartition(":")

@@ -2,6 +2,7 @@
 
 Owns: argv (and tini's environment variables) -> Options, the usage errors (exit status 2,
 one line, no traceback) and the --help text.
+May import: model (the log level), stdlib and the package version.
 Threading: main thread, before anything starts.
 
 Two dialects share one program; which one is decided before any option is interpreted:
@@ -30,6 +31,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from .. import __version__
+from ..model import LogLevel
 
 EXIT_USAGE = 2
 
@@ -267,11 +269,11 @@ def _apply_tini(opts: Options, ns: argparse.Namespace, environ: Mapping[str, str
     # TINI_SUBREAPER asks for what is our default already; an explicit --no-subreaper wins.
 
 
-def loglevel_for_verbosity(verbosity: int) -> str:
+def loglevel_for_verbosity(verbosity: int) -> LogLevel:
     """Our log level for tini's verbosity level (what -v and TINI_VERBOSITY set)."""
     if verbosity <= 0:
-        return "critical"
-    return {1: "warn", 2: "info", 3: "debug"}.get(verbosity, "trace")
+        return LogLevel.CRITICAL
+    return {1: LogLevel.WARN, 2: LogLevel.INFO, 3: LogLevel.DEBUG}.get(verbosity, LogLevel.TRACE)
 
 
 HELP = """\

@@ -2,6 +2,7 @@
 
 Owns: rlimits (minfds/minprocs), the C allocator's thresholds, dropping privileges, umask,
 working directory, the pidfile, and the last sweep of stray descendants before exit.
+May import: model, errors, runtime.tree.
 Threading: main thread, before any other thread starts (except ``sweep_descendants``).
 """
 

@@ -13,7 +13,7 @@ import shlex
 from typing import Any
 
 from ..errors import ConfigError, SupervisorError
-from ..logstore import level_number
+from ..logstore import log_level
 from ..model import AutoRestart, DaemonSpec, GroupKind, GroupSpec, LogSpec, ProgramSpec
 from .args import Options
 
@@ -93,8 +93,7 @@ def apply_overrides(spec: DaemonSpec, opts: Options) -> DaemonSpec:
         if opts.umask is not None:
             changes["umask"] = int(opts.umask, 8)
         if opts.loglevel is not None:
-            level_number(opts.loglevel)
-            changes["loglevel"] = opts.loglevel.lower()
+            changes["loglevel"] = log_level(opts.loglevel)
     except (ValueError, SupervisorError) as exc:
         raise ConfigError(f"bad command-line value: {exc}")
     if opts.silent:

@@ -1,5 +1,11 @@
 """Start every configured front-end; each returns an object with ``stop()``.
 
+Owns: which front-ends a DaemonSpec (and the command line) asks for, their start order, and
+closing control last at exit.
+May import: control, model, the front-end packages (imported lazily, so ``--no-grpc`` never
+loads grpc).
+Threading: main thread, at start and at exit.
+
 A front-end may also expose ``process_changed(namespec, state)``: daemon registers it as a
 core listener (called on the loop thread, so it must be quick and never block).
 """

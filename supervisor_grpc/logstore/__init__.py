@@ -12,6 +12,7 @@ exception is :class:`MainLogHandler`, which any thread may log through under its
 from __future__ import annotations
 
 from supervisor_grpc.logstore.channel import LogChannel, strip_ansi
+from supervisor_grpc.logstore.flusher import StreamFlusher
 from supervisor_grpc.logstore.forward import Forwarder
 from supervisor_grpc.logstore.journal import EventJournal
 from supervisor_grpc.logstore.mainlog import (
@@ -20,6 +21,7 @@ from supervisor_grpc.logstore.mainlog import (
     MainLogHandler,
     SupervisorFormatter,
     level_number,
+    log_level,
 )
 from supervisor_grpc.logstore.ring import ReadResult
 from supervisor_grpc.logstore.sink import cleanup_auto_logs
@@ -32,8 +34,10 @@ __all__ = [
     "LogChannel",
     "MainLogHandler",
     "ReadResult",
+    "StreamFlusher",
     "SupervisorFormatter",
     "cleanup_auto_logs",
     "level_number",
+    "log_level",
     "strip_ansi",
 ]

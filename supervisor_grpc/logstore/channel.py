@@ -16,6 +16,7 @@ from collections.abc import Callable
 from supervisor_grpc import errors
 from supervisor_grpc.logstore import filereads
 from supervisor_grpc.logstore.faults import SinkFaults
+from supervisor_grpc.logstore.flusher import StreamFlusher
 from supervisor_grpc.logstore.ring import ByteRing, ReadResult
 from supervisor_grpc.logstore.sink import FileSink, make_auto_path
 from supervisor_grpc.logstore.streamout import STREAM_BUFFER_BYTES
@@ -49,6 +50,7 @@ class LogChannel:
         ring_bytes: int = 1 << 20,
         strip_ansi: bool = False,
         stream_buffer_bytes: int = STREAM_BUFFER_BYTES,
+        flusher: StreamFlusher | None = None,
     ) -> None:
         self.name = name
         self.spec = spec
@@ -57,6 +59,8 @@ class LogChannel:
         self.channel = channel
         self.strip_ansi = strip_ansi
         self.stream_buffer_bytes = stream_buffer_bytes
+        # Shared by every channel of a daemon: one thread drains all stalled streams.
+        self.flusher = flusher
         self.path: str | None = None
         self.faults = SinkFaults(f"{name} {channel} log")
         self._ring = ByteRing(ring_bytes)
@@ -104,6 +108,7 @@ class LogChannel:
             spec.backups,
             self.faults,
             stream_buffer=self.stream_buffer_bytes,
+            flusher=self.flusher,
         )
         sink.open()
         self._sink = sink

@@ -3,7 +3,7 @@
 Owns: splitting chunks into lines per (program, stream) (a line may span two reads; a last
 line without a newline is flushed when the stream ends), formatting them (``name | line`` or a
 JSON object per line), and a bounded hand-off to a writer thread.
-May import: stdlib.
+May import: supervisor_grpc.model, stdlib.
 Threading: ``feed``/``flush`` on the loop thread; one writer thread does the blocking writes.
 
 Why a thread: a container's stdout is a pipe that a log shipper may drain slowly. Setting
@@ -12,6 +12,9 @@ mode share, so instead the loop appends to a bounded buffer and a writer thread 
 the buffer is full, new lines are dropped and counted, and a line saying how many were lost is
 written to stderr as soon as the writer is free again, as JSON in json mode (never silent,
 never blocking the loop).
+
+The mode is the model's ``LogFormat`` (``ForwardOutput.line_format``): the daemon decides
+whether to forward at all, this only shapes lines.
 """
 
 from __future__ import annotations
@@ -23,6 +26,8 @@ import os
 import select
 import threading
 
+from supervisor_grpc.model import LogFormat
+
 # A line longer than this is emitted in pieces rather than held forever (a child that never
 # prints a newline must not grow our memory).
 MAX_LINE_BYTES = 64 * 1024
@@ -31,14 +36,12 @@ MAX_LINE_BYTES = 64 * 1024
 class Forwarder:
     def __init__(
         self,
-        mode: str,
+        mode: LogFormat,
         *,
         out_fd: int = 1,
         err_fd: int = 2,
         max_buffer_bytes: int = 4 * 1024 * 1024,
     ) -> None:
-        if mode not in ("text", "json"):
-            raise ValueError(f"unknown forward mode {mode!r}")
         self.mode = mode
         self.fds = {"stdout": out_fd, "stderr": err_fd}
         self.max_buffer_bytes = max_buffer_bytes
@@ -84,7 +87,7 @@ class Forwarder:
         self._enqueue(self.fds[stream], data)
 
     def _format(self, program: str, stream: str, line: bytes) -> bytes:
-        if self.mode == "text":
+        if self.mode is LogFormat.TEXT:
             return program.encode() + b" | " + line + b"\n"
         record = {
             "time": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="milliseconds"),
@@ -136,7 +139,7 @@ class Forwarder:
             f"dropped {dropped} forwarded line(s): output was produced faster than stdout "
             "took it (the log files have every byte)"
         )
-        if self.mode == "text":
+        if self.mode is LogFormat.TEXT:
             return f"supgrpcd: {message}\n".encode()
         record = {
             "time": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="milliseconds"),

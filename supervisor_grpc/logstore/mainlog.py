@@ -2,7 +2,7 @@
 
 Owns: supervisor's main-log line format and level vocabulary (CRIT ... BLAT, trace=5,
 blather=3) on top of stdlib ``logging``.
-May import: supervisor_grpc.errors, the logstore's channel, stdlib.
+May import: supervisor_grpc.model, supervisor_grpc.errors, the logstore's channel, stdlib.
 Threading: any thread may log. Writes are serialised by the handler's own lock (the one
 exception to "only the loop writes"); the loop must therefore reopen/clear/close the main log
 channel through this handler, which takes the same lock.
@@ -18,18 +18,19 @@ from typing import Protocol
 
 from supervisor_grpc import errors
 from supervisor_grpc.logstore.channel import LogChannel
+from supervisor_grpc.model import LogLevel
 
 TRACE = 5
 BLATHER = 3
 
-_LEVELS_BY_DESCRIPTION = {
-    "critical": logging.CRITICAL,
-    "error": logging.ERROR,
-    "warn": logging.WARNING,
-    "info": logging.INFO,
-    "debug": logging.DEBUG,
-    "trace": TRACE,
-    "blather": BLATHER,
+_NUMBERS = {
+    LogLevel.CRITICAL: logging.CRITICAL,
+    LogLevel.ERROR: logging.ERROR,
+    LogLevel.WARN: logging.WARNING,
+    LogLevel.INFO: logging.INFO,
+    LogLevel.DEBUG: logging.DEBUG,
+    LogLevel.TRACE: TRACE,
+    LogLevel.BLATHER: BLATHER,
 }
 # Highest first, so an in-between number takes the name of the level just below it.
 _SHORT_NAMES = (
@@ -43,12 +44,18 @@ _SHORT_NAMES = (
 )
 
 
-def level_number(name: str) -> int:
-    """``loglevel=`` words (supervisor's ``LevelsByDescription``) to logging numbers."""
+def log_level(name: str) -> LogLevel:
+    """A ``loglevel`` word from outside the config file (the command line), any case."""
     try:
-        return _LEVELS_BY_DESCRIPTION[name.strip().lower()]
-    except KeyError:
+        return LogLevel(name.strip().lower())
+    except ValueError:
         raise errors.BadArgument(f"unknown log level {name!r}")
+
+
+def level_number(level: LogLevel | str) -> int:
+    """``loglevel=`` (supervisor's ``LevelsByDescription``) to logging numbers; a word is
+    read as :func:`log_level` reads it."""
+    return _NUMBERS[level if isinstance(level, LogLevel) else log_level(level)]
 
 
 def short_level_name(levelno: int) -> str:

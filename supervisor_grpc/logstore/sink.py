@@ -3,7 +3,7 @@
 Owns: one file descriptor and supervisor's rotation scheme (``path`` → ``path.1`` → ... →
 ``path.N``), what happens when a write fails (ENOSPC, EIO), plus AUTO log naming and the
 startup sweep of stale AUTO logs.
-May import: the logstore's faults and stream writer, stdlib.
+May import: the logstore's faults, flusher and stream writer, stdlib.
 Threading: loop thread only (or a caller holding the main log handler's lock). Readers never
 touch the descriptor; they open the path themselves. A stream target (pipe, socket, tty) is
 handed to a :class:`StreamOut`, which never blocks the writer.
@@ -20,13 +20,18 @@ import os
 import re
 import stat
 import tempfile
+from collections.abc import Callable
 
 from supervisor_grpc.logstore.faults import LineGate, SinkFaults
+from supervisor_grpc.logstore.flusher import StreamFlusher
 from supervisor_grpc.logstore.streamout import STREAM_BUFFER_BYTES, StreamOut, open_private
 
 STD_STREAMS = {"/dev/stdout": 1, "/dev/stderr": 2}
 
 _APPEND_FLAGS = os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC
+# O_NONBLOCK on every open: a FIFO with no reader then fails with ENXIO instead of blocking
+# the loop in open() (at start, SIGUSR2 or reload); it is cleared again for regular files.
+_FIFO_FLAGS = os.O_WRONLY | os.O_APPEND | os.O_NONBLOCK | os.O_CLOEXEC
 
 
 class FileSink:
@@ -44,12 +49,14 @@ class FileSink:
         faults: SinkFaults | None = None,
         *,
         stream_buffer: int = STREAM_BUFFER_BYTES,
+        flusher: StreamFlusher | None = None,
     ) -> None:
         self.path = path
         self.maxbytes = maxbytes
         self.backups = max(0, backups)
         self.faults = faults if faults is not None else SinkFaults(path)
         self.stream_buffer = stream_buffer
+        self.flusher = flusher
         self.size = 0
         self.stream = False  # pipe/tty/char device: no seek, rotation or truncation
         self._fd: int | None = None
@@ -72,25 +79,57 @@ class FileSink:
             # (never close fd 1/2), then get a description of our own we may make
             # non-blocking (see streamout).
             fd, kind = open_private(os.dup(std))
-            self._out = StreamOut(fd, kind, self.faults, max_buffer=self.stream_buffer)
-            self.stream = True
-            self.size = 0
-            self._broken = False
+            self._stream_out(fd, kind)
             return
         # 0o666 filtered by the umask, as supervisor's open(path, 'ab') does.
-        fd = os.open(self.path, _APPEND_FLAGS | (os.O_TRUNC if truncate else 0), 0o666)
-        st = os.fstat(fd)
-        self.stream = not stat.S_ISREG(st.st_mode)
-        self._broken = False
-        if self.stream:
-            # A FIFO or device we opened ourselves: the description is ours to make
-            # non-blocking.
-            os.set_blocking(fd, False)
-            self._out = StreamOut(fd, "nonblock", self.faults, max_buffer=self.stream_buffer)
-            self.size = 0
+        flags = _APPEND_FLAGS | os.O_NONBLOCK | (os.O_TRUNC if truncate else 0)
+        try:
+            fd = os.open(self.path, flags, 0o666)
+        except OSError as exc:
+            if exc.errno != errno.ENXIO or not _is_fifo(self.path):
+                raise
+            # A FIFO nobody reads yet: a stall like a full pipe, whose open is retried by
+            # the flusher until a reader comes.
+            self._stream_out(-1, "nonblock", opener=self._open_fifo)
+            self._report(
+                self.faults.fail(f"no reader yet (holding up to {self.stream_buffer} bytes)")
+            )
             return
+        st = os.fstat(fd)
+        if stat.S_ISREG(st.st_mode):
+            os.set_blocking(fd, True)
+        else:
+            # A FIFO or device we opened ourselves: the description is ours, non-blocking.
+            self._stream_out(fd, "nonblock")
+            return
+        self.stream = False
+        self._broken = False
         self.size = self._line_start = st.st_size
         self._fd = fd
+
+    def _stream_out(
+        self, fd: int, kind: str, opener: Callable[[], int | None] | None = None
+    ) -> None:
+        self._out = StreamOut(
+            fd,
+            kind,
+            self.faults,
+            max_buffer=self.stream_buffer,
+            flusher=self.flusher,
+            opener=opener,
+        )
+        self.stream = True
+        self.size = 0
+        self._broken = False
+
+    def _open_fifo(self) -> int | None:
+        """The flusher's retry: a descriptor once the FIFO has a reader, else None."""
+        try:
+            return os.open(self.path, _FIFO_FLAGS)
+        except OSError as exc:
+            if exc.errno == errno.ENXIO:
+                return None
+            raise
 
     def close(self) -> None:
         fd, self._fd = self._fd, None
@@ -202,6 +241,13 @@ class FileSink:
             _move(self.path, f"{self.path}.1")
         # With backups=0 this truncates in place, as supervisor's reopen in 'wb' mode does.
         self.open(truncate=True)
+
+
+def _is_fifo(path: str) -> bool:
+    try:
+        return stat.S_ISFIFO(os.stat(path).st_mode)
+    except OSError:
+        return False
 
 
 def _move(src: str, dst: str) -> None:

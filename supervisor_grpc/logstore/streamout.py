@@ -1,11 +1,12 @@
 """Writing a log to a pipe, socket or tty without ever blocking the writer.
 
 Owns: one stream descriptor of a log sink (``/dev/stdout``, a FIFO, a tty...), the bounded
-buffer of what it could not take yet, and the flusher thread that drains that buffer.
-May import: the logstore's faults, stdlib.
-Threading: ``write``/``close`` on the loop thread (or under the main log handler's lock); a
-flusher thread exists only while bytes are buffered. One lock covers the buffer and every
-write to the descriptor, and is never held across a wait: all writes are non-blocking.
+buffer of what it could not take yet, and (for a FIFO with no reader yet) the retried open.
+May import: the logstore's faults and flusher, stdlib.
+Threading: ``write``/``close`` on the loop thread (or under the main log handler's lock);
+``flush_step`` on the shared :class:`~.flusher.StreamFlusher` thread, which serves every
+stalled stream of the daemon. One lock covers the buffer and every write to the
+descriptor, and is never held across a wait: all writes are non-blocking.
 
 Why: ``/dev/stdout`` is a dup of fd 1, which shares its blocking mode with every holder of
 that open file description. When nobody reads the init's stdout (a slow ``docker logs``
@@ -13,7 +14,9 @@ driver), a plain ``write`` stops the loop thread, and with it reaping, RPCs and 
 each stream gets a description of its own that we may make non-blocking (reopened through
 ``/proc/self/fd``), or ``MSG_DONTWAIT`` for a socket, which has no second description to open.
 What cannot be written waits in a bounded buffer; beyond the bound whole lines are dropped,
-counted and reported.
+counted and reported. A FIFO nobody has opened for reading yet is the same stall with no
+descriptor yet: ``open(O_NONBLOCK)`` fails with ENXIO instead of blocking the loop, and the
+flusher retries it until a reader comes.
 """
 
 from __future__ import annotations
@@ -24,10 +27,11 @@ import select
 import socket
 import stat
 import threading
-import time
 from collections import deque
+from collections.abc import Callable
 
 from supervisor_grpc.logstore.faults import LineGate, SinkFaults
+from supervisor_grpc.logstore.flusher import StreamFlusher
 
 # What one stream may hold while its reader is slow; beyond it whole lines are dropped.
 STREAM_BUFFER_BYTES = 1 << 20
@@ -62,7 +66,11 @@ def open_private(fd: int) -> tuple[int, str]:
 
 
 class StreamOut:
-    """A non-blocking writer over one stream descriptor (which it owns and closes)."""
+    """A non-blocking writer over one stream descriptor (which it owns and closes).
+
+    ``fd`` may be -1 with an ``opener`` (a FIFO without a reader yet): bytes are held as for
+    a full pipe, and the flusher calls ``opener`` until it returns a descriptor.
+    """
 
     def __init__(
         self,
@@ -71,19 +79,26 @@ class StreamOut:
         faults: SinkFaults,
         *,
         max_buffer: int = STREAM_BUFFER_BYTES,
+        flusher: StreamFlusher | None = None,
+        opener: Callable[[], int | None] | None = None,
     ) -> None:
         self._fd = fd
         self._kind = kind
         self._sock = socket.socket(fileno=fd) if kind == "socket" else None
+        self._opener = opener
         self.faults = faults
         self.max_buffer = max(1, max_buffer)
+        # A writer made on its own (tests, tools) gets a flusher of its own; the daemon
+        # hands every stream the same one.
+        self._flusher = flusher if flusher is not None else StreamFlusher()
         self._lock = threading.Lock()
         self._pending: deque[bytes] = deque()
         self._pending_bytes = 0
         self._gate = LineGate()
         self._mid_line = False  # the last byte accepted (written or queued) was not "\n"
         self._closed = False
-        self._flusher: threading.Thread | None = None
+        self._registered = False  # with the flusher (changed under our lock only)
+        self._linger_until: float | None = None
 
     @property
     def buffered(self) -> int:
@@ -104,7 +119,7 @@ class StreamOut:
         data = self._gate.admit(data, self.faults)
         if not data:
             return None
-        if not self._pending:
+        if not self._pending and self._fd >= 0:
             try:
                 n = self._try_write(data)
             except OSError as exc:
@@ -114,12 +129,14 @@ class StreamOut:
                 return self.faults.recovered()
             data = data[n:]
         message = self._enqueue(data)
-        if self._pending and self._flusher is None:
-            self._flusher = threading.Thread(
-                target=self._flush_loop, name="supgrpc-logout", daemon=True
-            )
-            self._flusher.start()
+        self._register()
         return message
+
+    def _register(self) -> None:
+        """Under our lock: let the shared flusher drain us while we hold anything."""
+        if (self._pending or self._fd < 0) and not self._registered:
+            self._registered = True
+            self._flusher.stalled(self)
 
     def _try_write(self, data: bytes) -> int:
         """One non-blocking attempt; 0 when the stream is full. Raises for real errors."""
@@ -156,7 +173,8 @@ class StreamOut:
         self._accept(data[:cut])
         if cut == len(data):
             return None  # the whole chunk went in, finishing its line within the slack
-        message = self.faults.fail(f"not being read ({self._pending_bytes} bytes buffered)")
+        why = "no reader yet" if self._fd < 0 else "not being read"
+        message = self.faults.fail(f"{why} ({self._pending_bytes} bytes buffered)")
         self._gate.dropped(data[cut:], self.faults)
         return message
 
@@ -187,35 +205,50 @@ class StreamOut:
             self._gate.skipping = not tail.endswith(b"\n")
         return message
 
-    # -- flusher thread ----------------------------------------------------------------------
+    # -- the shared flusher's thread -------------------------------------------------------
 
-    def _flush_loop(self) -> None:
-        poller = select.poll()
-        poller.register(self._fd, select.POLLOUT)
-        linger_until: float | None = None
-        while True:
-            poller.poll(200 if self._closed else 1000)
-            with self._lock:
-                message = self._drain_locked()
-                done = not self._pending
-                if self._closed and not done:
-                    now = time.monotonic()
-                    linger_until = linger_until or now + CLOSE_LINGER_SECONDS
-                    if now >= linger_until:
-                        # close() already reported the episode and what was still buffered.
-                        for chunk in self._pending:
-                            self.faults.drop(chunk)
-                        self._pending.clear()
-                        self._pending_bytes = 0
-                        done = True
-                if done:
-                    self._flusher = None
-                    if self._closed:
-                        self._release()
-            if message:
-                self.faults.report(message)
+    def poll_fd(self) -> int:
+        return self._fd
+
+    def wake_at(self) -> float | None:
+        return self._linger_until
+
+    def flush_step(self, now: float) -> None:
+        with self._lock:
+            message = self._open_locked()
+            if self._fd >= 0:
+                message = self._drain_locked() or message
+            done = not self._pending and (self._fd >= 0 or self._closed)
+            if self._closed and not done:
+                self._linger_until = self._linger_until or now + CLOSE_LINGER_SECONDS
+                if now >= self._linger_until:
+                    # close() already reported the episode and what was still buffered.
+                    for chunk in self._pending:
+                        self.faults.drop(chunk)
+                    self._pending.clear()
+                    self._pending_bytes = 0
+                    done = True
             if done:
-                return
+                self._registered = False
+                self._flusher.done(self)
+                if self._closed:
+                    self._release()
+        if message:
+            self.faults.report(message)
+
+    def _open_locked(self) -> str | None:
+        """A FIFO that had no reader: try again (never blocks; ENXIO while there is none)."""
+        if self._fd >= 0 or self._opener is None or (self._closed and not self._pending):
+            return None
+        try:
+            fd = self._opener()
+        except OSError as exc:
+            self.faults.last_reason = f"cannot open ({exc.strerror or exc})"
+            return None
+        if fd is None:
+            return None
+        self._fd = fd
+        return None
 
     def _drain_locked(self) -> str | None:
         while self._pending:
@@ -241,11 +274,11 @@ class StreamOut:
             if self._closed:
                 return
             self._closed = True
-            message = self._drain_locked() if self._pending else None
+            message = self._drain_locked() if self._pending and self._fd >= 0 else None
             # Said now, while the main log is surely still open: the flusher may still get
             # the buffered bytes out, but the daemon may be about to exit.
             message = self.faults.closing(self._pending_bytes) or message
-            if self._flusher is None:
+            if not self._registered:
                 for chunk in self._pending:
                     self.faults.drop(chunk)
                 self._pending.clear()

@@ -3,7 +3,7 @@
 Owns: the transition table, startsecs/backoff/startretries/stopwaitsecs/autorestart rules,
 and the deadline at which the machine next needs a ``Tick``.
 May import: model, errors. **No os, time, logging, threading, subprocess** (enforced by
-tests/unit/test_architecture.py).
+tests/tooling/test_architecture.py).
 Threading: loop thread only (the core owns every machine).
 
 Theory of operation

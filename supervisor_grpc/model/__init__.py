@@ -3,8 +3,9 @@
 The package is split by kind of value (``states``, ``specs``, ``snapshots``, ``events``); every
 room imports the names from here, so a value can move between the modules without touching them.
 
-Owns: value types only (enums with supervisor 4.3.0's numeric codes, frozen specs).
-May import: stdlib only (enforced by tests/unit/test_architecture.py).
+Owns: value types only (enums with supervisor 4.3.0's numeric codes or the config's spellings,
+frozen specs).
+May import: stdlib only (enforced by tests/tooling/test_architecture.py).
 Threading: immutable values, safe to pass between any threads.
 
 Times: a bare ``*_mono`` or ``now`` is monotonic seconds. Wall-clock values exist only at the
@@ -27,14 +28,20 @@ from .snapshots import NO_LOG_FAULTS, ConfigDiff, DaemonInfo, LogFaults, Process
 from .specs import (
     AutoRestart,
     DaemonSpec,
+    ExitWhen,
+    ForwardOutput,
     GroupKind,
     GroupSpec,
     GrpcSpec,
     HealthKind,
     HealthSpec,
+    HttpKind,
     HttpServerSpec,
+    LogFormat,
+    LogLevel,
     LogSpec,
     ProgramSpec,
+    UnhealthyAction,
     environment_dict,
 )
 from .states import (
@@ -65,6 +72,8 @@ __all__ = [
     "DaemonStateChanged",
     "Event",
     "ExitStatus",
+    "ExitWhen",
+    "ForwardOutput",
     "GroupAdded",
     "GroupKind",
     "GroupRemoved",
@@ -74,8 +83,11 @@ __all__ = [
     "HealthChanged",
     "HealthKind",
     "HealthSpec",
+    "HttpKind",
     "HttpServerSpec",
     "LogFaults",
+    "LogFormat",
+    "LogLevel",
     "LogSpec",
     "ProcessCommunication",
     "ProcessInfo",
@@ -83,6 +95,7 @@ __all__ = [
     "ProcessStateChanged",
     "ProgramSpec",
     "RemoteCommunication",
+    "UnhealthyAction",
     "environment_dict",
     "make_namespec",
     "mono_to_wall",

@@ -1,6 +1,10 @@
 """What the configuration says: frozen specs the config room builds and the core reads.
 
-Owns: ``ProgramSpec``, ``GroupSpec``, ``DaemonSpec`` and their parts.
+Owns: ``ProgramSpec``, ``GroupSpec``, ``DaemonSpec`` and their parts, and the enums of every
+closed choice they hold (``autorestart``, ``exit_when``, ``forward_output``, ``log_format``,
+``loglevel``, ``unhealthy_action``, the HTTP server kind). Each enum's values are the config
+file's spellings, so the config room converts with ``Enum(text)`` and a front-end that reports
+a setting sends ``.value``: the wire text never depends on a Python name.
 May import: stdlib, model.states.
 Threading: immutable values.
 """
@@ -50,6 +54,13 @@ class LogSpec:
     syslog: bool = False
 
 
+class UnhealthyAction(enum.Enum):
+    """``unhealthy_action=``: what the init does when a health check turns UNHEALTHY."""
+
+    NONE = "none"
+    RESTART = "restart"
+
+
 class HealthKind(enum.Enum):
     """How a health check probes a program."""
 
@@ -71,7 +82,7 @@ class HealthSpec:
     timeout: float = 5.0
     retries: int = 3
     start_period: float = 0.0
-    unhealthy_action: str = "none"  # "none" | "restart"
+    unhealthy_action: UnhealthyAction = UnhealthyAction.NONE
 
 
 @dataclass(frozen=True, slots=True)
@@ -152,11 +163,23 @@ class GroupSpec:
     result_handler: Callable[[object, bytes], object] | None = field(default=None, hash=False)
 
 
+class HttpKind(enum.Enum):
+    """Which XML-RPC server section: ``[unix_http_server]`` or ``[inet_http_server]``."""
+
+    UNIX = "unix"
+    INET = "inet"
+
+    @property
+    def section(self) -> str:
+        """The section name supervisor gives this kind (``unix_http_server``)."""
+        return f"{self.value}_http_server"
+
+
 @dataclass(frozen=True, slots=True)
 class HttpServerSpec:
     """``[unix_http_server]`` or ``[inet_http_server]``: where the XML-RPC shim listens."""
 
-    kind: str  # "unix" or "inet"
+    kind: HttpKind
     address: str  # socket path, or "host:port"
     chmod: int = 0o700
     chown: tuple[int, int] = (-1, -1)
@@ -181,6 +204,46 @@ class GrpcSpec:
     tls_client_ca: str | None = None
 
 
+class LogLevel(enum.Enum):
+    """``loglevel=``: supervisor's level words (``LevelsByDescription``), most severe first."""
+
+    CRITICAL = "critical"
+    ERROR = "error"
+    WARN = "warn"
+    INFO = "info"
+    DEBUG = "debug"
+    TRACE = "trace"
+    BLATHER = "blather"
+
+
+class ExitWhen(enum.Enum):
+    """``exit_when=``: when the init itself ends (besides a signal or a ``critical`` program)."""
+
+    NEVER = "never"  # supervisor's rule: only when told to
+    ANY = "any"  # the first program that is done
+    ALL = "all"  # once every program is done
+
+
+class LogFormat(enum.Enum):
+    """How a line the init prints is shaped: ``log_format=`` and the forwarder's lines."""
+
+    TEXT = "text"
+    JSON = "json"
+
+
+class ForwardOutput(enum.Enum):
+    """``forward_output=``: whether children's output is copied to our stdout/stderr, and how."""
+
+    OFF = "off"
+    TEXT = "text"  # prefixed with the program name
+    JSON = "json"  # one object per line
+
+    @property
+    def line_format(self) -> LogFormat:
+        """The forwarder's line shape (OFF still writes the daemon's own echo as text)."""
+        return LogFormat.JSON if self is ForwardOutput.JSON else LogFormat.TEXT
+
+
 @dataclass(frozen=True, slots=True)
 class DaemonSpec:
     """``[supervisord]`` plus the server sections and the groups: one whole config."""
@@ -189,7 +252,7 @@ class DaemonSpec:
     logfile: str | None = "supervisord.log"
     logfile_maxbytes: int = 50 * 1024 * 1024
     logfile_backups: int = 10
-    loglevel: str = "info"
+    loglevel: LogLevel = LogLevel.INFO
     pidfile: str | None = None
     nodaemon: bool = True
     silent: bool = False
@@ -211,16 +274,15 @@ class DaemonSpec:
     # Non-fatal findings (unknown keys, include globs that matched nothing), logged at start.
     warnings: tuple[str, ...] = ()
     # --- extensions ---
-    # When the init itself ends: "never" (supervisor), "any" program done, or "all" done.
-    exit_when: str = "never"
-    # Copy every child's output to our stdout/stderr, line by line: "off", "text" (prefixed
-    # with the program name) or "json" (one object per line).
-    forward_output: str = "off"
+    # When the init itself ends (see ExitWhen).
+    exit_when: ExitWhen = ExitWhen.NEVER
+    # Copy every child's output to our stdout/stderr, line by line (see ForwardOutput).
+    forward_output: ForwardOutput = ForwardOutput.OFF
     # Bytes of forwarded output held while our stdout is slow; beyond it lines are dropped and
     # counted (never blocking the loop).
     forward_buffer_bytes: int = 4 * 1024 * 1024
-    # The daemon's own log format: "text" (supervisor's) or "json".
-    log_format: str = "text"
+    # The daemon's own log format: TEXT (supervisor's) or JSON.
+    log_format: LogFormat = LogFormat.TEXT
 
     def group(self, name: str) -> GroupSpec | None:
         for g in self.groups:

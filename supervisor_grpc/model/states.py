@@ -1,7 +1,7 @@
 """States, exit statuses and the namespec: the words every room uses about a process.
 
 Owns: enums carrying supervisor 4.3.0's numeric codes, ``ExitStatus``, the namespec rule.
-May import: stdlib only (tests/unit/test_architecture.py).
+May import: stdlib only (tests/tooling/test_architecture.py).
 Threading: immutable values.
 """
 

@@ -199,7 +199,7 @@ def stop_all(runners: list[Runner], timeout: float = 30.0) -> None:
 def run_pair(case: Case, deadline_s: float = 30.0) -> tuple[Outcome, Outcome]:
     """(supervisord's outcome, supgrpcd's outcome) for ``case``, both daemons running at
     the same time, each in its own root laid out the same way."""
-    from tests.helpers import free_port
+    from tests.support import free_port
 
     port = free_port()
     roots = [Path(tempfile.mkdtemp(prefix="cp-", dir="/tmp")) for _ in range(2)]

@@ -17,10 +17,13 @@ import grp
 import os
 import pwd
 import re
+import shutil
 import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from tests.support import fixture
 
 CORPUS = Path(__file__).resolve().parents[1] / "corpus"
 BIN = Path(sys.executable).parent
@@ -43,19 +46,6 @@ EXPANSION = re.compile(r"%\([^)]*\)[-#0 +]*\d*(?:\.\d+)?[a-zA-Z]|%%")
 HEADER = re.compile(r"^\s*\[([^\]]+)\]")
 OPTION = re.compile(r"^([^\s=:;#\[][^=:]*?)\s*[=:]\s*(.*)$")
 SLEEPER = '/bin/sh -c "exec /bin/sleep 1000" stub'
-LISTENER = """\
-import sys
-while True:
-    sys.stdout.write("READY\\n")
-    sys.stdout.flush()
-    line = sys.stdin.readline()
-    if not line:
-        break
-    headers = dict(item.split(":", 1) for item in line.split())
-    sys.stdin.read(int(headers["len"]))
-    sys.stdout.write("RESULT 2\\nOK")
-    sys.stdout.flush()
-"""
 # supervisord imports a listener's result_handler when it reads the config.
 RESULT_HANDLER = "def event_handler(event, response):\n    pass\n"
 
@@ -108,7 +98,7 @@ class Layout:
         self.server_auth: dict[str, str] = {}  # the HTTP server's own username/password
         self.env = {k: relocate(v, root) for k, v in case.env.items()}
         (root / "stub").mkdir(parents=True)
-        (root / "stub" / "listener.py").write_text(LISTENER)
+        shutil.copy(fixture("listener_stub.py"), root / "stub" / "listener.py")
         (root / "stub" / "supervisor_stdout.py").write_text(RESULT_HANDLER)
         for directory in case.dirs:
             Path(relocate(directory, root)).mkdir(parents=True, exist_ok=True)

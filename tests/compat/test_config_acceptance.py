@@ -7,7 +7,8 @@ from typing import Any
 
 import pytest
 
-from .conftest import DaemonFactory, wait_until
+from tests.support import wait_until
+from tests.support.daemon import DaemonFactory
 
 pytestmark = pytest.mark.compat
 

@@ -11,7 +11,7 @@ import re
 
 import pytest
 
-from .conftest import Daemon, wait_until
+from tests.support import Daemon, wait_until
 
 pytestmark = pytest.mark.compat
 
@@ -204,7 +204,7 @@ def test_clear(daemon: Daemon) -> None:
 
 
 def test_reread_update_add_remove(daemon: Daemon) -> None:
-    conf = daemon.conf.read_text()
+    conf = daemon.config_path.read_text()
     assert daemon.ctl("reread").out == "No config updates to processes\n"
     assert daemon.ctl("update").out == ""
     # change one group, remove one, add one
@@ -216,7 +216,7 @@ def test_reread_update_add_remove(daemon: Daemon) -> None:
         "[program:quick]\ncommand=/bin/false", "[program:fresh]\ncommand=/bin/false"
     )
     conf += "\n[program:added]\ncommand=/bin/sleep 1000\nstartsecs=0\n"
-    daemon.conf.write_text(conf)
+    daemon.config_path.write_text(conf)
     r = daemon.ctl("reread")
     assert r.lines == [
         "added: available",
@@ -253,7 +253,7 @@ def test_reread_update_add_remove(daemon: Daemon) -> None:
 
 
 def test_reread_reports_a_broken_config(daemon: Daemon) -> None:
-    daemon.conf.write_text(daemon.conf.read_text() + "\n[program:bad]\nstartsecs=1\n")
+    daemon.config_path.write_text(daemon.config_path.read_text() + "\n[program:bad]\nstartsecs=1\n")
     r = daemon.ctl("reread")
     assert r.rc == 1 and r.out.startswith("ERROR: CANT_REREAD: ")
     assert "bad" in r.out
@@ -285,7 +285,7 @@ def test_shutdown(daemon: Daemon) -> None:
     assert (r.rc, r.out) == (0, "Shut down\n")
     assert daemon.proc is not None
     assert daemon.proc.wait(15) == 0
-    assert not os.path.exists(daemon.sock)  # our socket file is removed at exit
+    assert not os.path.exists(daemon.rpc_sock)  # our socket file is removed at exit
     r = daemon.ctl("status")
     assert r.rc == 4 and r.out == f"{daemon.serverurl} no such file\n"
     r = daemon.ctl("shutdown")

@@ -17,7 +17,8 @@ from typing import Any
 
 import pytest
 
-from .conftest import BIN, DaemonFactory, wait_until
+from tests.support import BIN, wait_until
+from tests.support.daemon import DaemonFactory
 
 RECORDER = str(Path(__file__).resolve().parents[1] / "fixtures" / "event_recorder.py")
 PY = sys.executable

@@ -15,73 +15,13 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import SUPGRPCD, Daemon, DaemonFactory, free_port, make_conf, wait_until
+from tests.support import SUPGRPCD, Daemon, free_port, wait_until
+from tests.support.daemon import DaemonFactory
+from tests.support.layouts import xmlrpc_daemon
+from tests.support.raw_http import CALL, connect, exchange, is_closed, post, read_response
+from tests.support.xmlrpc_clients import make_conf
 
 pytestmark = pytest.mark.compat
-
-CALL = (
-    b"<?xml version='1.0'?><methodCall><methodName>supervisor.getAPIVersion</methodName>"
-    b"<params></params></methodCall>"
-)
-
-
-def connect(d: Daemon) -> socket.socket:
-    if d.serverurl.startswith("unix://"):
-        s = socket.socket(socket.AF_UNIX)
-        s.connect(d.serverurl[7:])
-    else:
-        host, port = d.serverurl[7:].rsplit(":", 1)
-        s = socket.create_connection((host, int(port)))
-    s.settimeout(10)
-    return s
-
-
-def post(
-    body: bytes, *, path: str = "/RPC2", version: str = "HTTP/1.1", headers: str = ""
-) -> bytes:
-    return (
-        f"POST {path} {version}\r\nHost: x\r\nContent-Type: text/xml\r\n"
-        f"Content-Length: {len(body)}\r\n{headers}\r\n"
-    ).encode() + body
-
-
-def read_response(s: socket.socket) -> tuple[int, dict[str, str], bytes]:
-    """One Content-Length response from ``s``, consuming nothing of the next one (pipelined
-    responses can arrive in one segment): the head byte by byte, then exactly the body."""
-    data = b""
-    while not data.endswith(b"\r\n\r\n"):
-        more = s.recv(1)
-        if not more:
-            raise EOFError(data)
-        data += more
-    head, _, rest = data.partition(b"\r\n\r\n")
-    lines = head.decode("latin-1").split("\r\n")
-    status = int(lines[0].split()[1])
-    headers = {k.lower(): v.strip() for k, _, v in (x.partition(":") for x in lines[1:])}
-    length = int(headers.get("content-length", "0"))
-    while len(rest) < length:
-        more = s.recv(length - len(rest))
-        if not more:
-            break
-        rest += more
-    return status, headers, rest[:length]
-
-
-def exchange(d: Daemon, request: bytes) -> tuple[int, dict[str, str], bytes]:
-    with connect(d) as s:
-        s.sendall(request)
-        return read_response(s)
-
-
-def is_closed(s: socket.socket, timeout: float = 5) -> bool:
-    s.settimeout(timeout)
-    try:
-        while s.recv(65536):
-            pass
-    except (ConnectionResetError, TimeoutError):
-        return False
-    return True
-
 
 # ---- /RPC2 framing ---------------------------------------------------------------------------
 
@@ -257,7 +197,7 @@ def test_basic_auth(daemon_factory: DaemonFactory, stored: str) -> None:
     port = free_port()
     d = daemon_factory("", inet_port=port, auth=("admin", stored), ctl_auth=("admin", "s3cret"))
     assert d.ctl("version").out == "4.3.0\n"
-    assert "without any HTTP authentication" not in d.main_log()
+    assert "without any HTTP authentication" not in d.log()
     for request in (
         post(CALL),
         post(CALL, headers=basic("admin", "wrong")),
@@ -269,7 +209,7 @@ def test_basic_auth(daemon_factory: DaemonFactory, stored: str) -> None:
         assert status == 401 and headers["www-authenticate"] == 'Basic realm="default"'
     assert exchange(d, post(CALL, headers=basic("admin", "s3cret")))[0] == 200
     # the inet server of the same config is guarded the same way
-    inet = Daemon(d.dir, d.conf)
+    inet = xmlrpc_daemon(d.dir, d.config_path)
     inet.serverurl = f"http://127.0.0.1:{port}"
     assert exchange(inet, post(CALL))[0] == 401
     assert inet.rpc("admin", "s3cret").supervisor.getAPIVersion() == "3.0"
@@ -282,14 +222,14 @@ def test_basic_auth(daemon_factory: DaemonFactory, stored: str) -> None:
 def test_no_auth_is_logged_critical(shared: Daemon) -> None:
     assert (
         "CRIT Server 'unix_http_server' running without any HTTP authentication checking"
-        in shared.main_log()
+        in shared.log()
     )
 
 
 def test_inet_only(daemon_factory: DaemonFactory) -> None:
     d = daemon_factory(unix=False, inet_port=free_port())
     assert d.ctl("status", "sleeper").rc == 0
-    assert "Server 'inet_http_server' running without" in d.main_log()
+    assert "Server 'inet_http_server' running without" in d.log()
 
 
 # ---- sockets --------------------------------------------------------------------------
@@ -298,15 +238,15 @@ def test_inet_only(daemon_factory: DaemonFactory) -> None:
 def test_socket_mode_owner_and_stale_socket(daemon_factory: DaemonFactory) -> None:
     d = daemon_factory("", start=False)
     chown = "chown=nobody:nogroup\n" if os.geteuid() == 0 else ""
-    conf = d.conf.read_text().replace(
+    conf = d.config_path.read_text().replace(
         "[unix_http_server]\n", f"[unix_http_server]\nchmod=0770\n{chown}"
     )
-    d.conf.write_text(conf)
+    d.config_path.write_text(conf)
     stale = socket.socket(socket.AF_UNIX)
-    stale.bind(d.sock)  # a socket file nobody listens on, as a crashed daemon leaves
+    stale.bind(d.rpc_sock)  # a socket file nobody listens on, as a crashed daemon leaves
     stale.close()
     d.start()
-    st = os.stat(d.sock)
+    st = os.stat(d.rpc_sock)
     assert stat.S_IMODE(st.st_mode) == 0o770 and stat.S_ISSOCK(st.st_mode)
     if chown:
         assert (st.st_uid, st.st_gid) == (65534, 65534)
@@ -315,7 +255,10 @@ def test_socket_mode_owner_and_stale_socket(daemon_factory: DaemonFactory) -> No
 
 def test_socket_in_use_is_a_config_error(daemon: Daemon) -> None:
     second = subprocess.run(
-        [SUPGRPCD, "-c", str(daemon.conf), "--no-grpc"], capture_output=True, text=True, timeout=20
+        [SUPGRPCD, "-c", str(daemon.config_path), "--no-grpc"],
+        capture_output=True,
+        text=True,
+        timeout=20,
     )
     assert second.returncode == 2
     assert "[unix_http_server] file: another program is already listening on" in second.stderr
@@ -329,7 +272,10 @@ def test_port_in_use_is_a_config_error(daemon_factory: DaemonFactory) -> None:
         port = taken.getsockname()[1]
         d = daemon_factory("", unix=False, inet_port=port, start=False)
         done = subprocess.run(
-            [SUPGRPCD, "-c", str(d.conf), "--no-grpc"], capture_output=True, text=True, timeout=20
+            [SUPGRPCD, "-c", str(d.config_path), "--no-grpc"],
+            capture_output=True,
+            text=True,
+            timeout=20,
         )
     assert done.returncode == 2
     assert f"[inet_http_server] port: cannot listen on 127.0.0.1:{port}" in done.stderr

@@ -20,7 +20,9 @@ from typing import Any
 
 import pytest
 
-from .conftest import STANDARD_PROGRAMS, Daemon, make_conf
+from tests.support import Daemon
+from tests.support.layouts import xmlrpc_daemon
+from tests.support.xmlrpc_clients import STANDARD_PROGRAMS, make_conf
 
 pytestmark = pytest.mark.compat
 
@@ -54,7 +56,7 @@ def pair() -> Iterator[tuple[Daemon, Daemon]]:
     for real in (False, True):
         directory = Path(tempfile.mkdtemp(prefix="xr-", dir="/tmp"))
         conf = make_conf(directory, STANDARD_PROGRAMS + ORACLE_PROGRAMS)
-        made.append(Daemon(directory, conf, real=real).start())
+        made.append(xmlrpc_daemon(directory, conf, real=real).start())
     for d in made:
         for name in SETTLED:
             d.wait_state(name, "EXITED" if name == "exits" else "RUNNING")
@@ -228,7 +230,7 @@ def test_same_struct_shapes(pair: tuple[Daemon, Daemon]) -> None:
 def test_same_http_answers(pair: tuple[Daemon, Daemon]) -> None:
     def status_line(d: Daemon, request: bytes) -> tuple[str, set[str]]:
         with socket.socket(socket.AF_UNIX) as s:
-            s.connect(d.sock)
+            s.connect(d.rpc_sock)
             s.settimeout(10)
             s.sendall(request)
             data = b""
@@ -296,12 +298,12 @@ def _without_start_race(result: tuple[int, list[str]]) -> tuple[int, list[str]]:
 
 def test_reread_and_update_print_the_same(pair: tuple[Daemon, Daemon]) -> None:
     for d in pair:
-        conf = d.conf.read_text()
+        conf = d.config_path.read_text()
         conf = conf.replace(
             "[program:slow]\ncommand=/bin/sleep 1000", "[program:slow]\ncommand=/bin/sleep 999"
         )
         conf = conf.replace("[program:quick]", "[program:fresh]")
-        d.conf.write_text(conf + "\n[program:added]\ncommand=/bin/sleep 1000\nstartsecs=0\n")
+        d.config_path.write_text(conf + "\n[program:added]\ncommand=/bin/sleep 1000\nstartsecs=0\n")
     for args in (
         ("reread",),
         ("avail",),

@@ -17,25 +17,11 @@ from typing import Any
 
 import pytest
 
-from .conftest import SUPERVISORD, SUPGRPCD, DaemonFactory, wait_until
+from tests.support import SUPERVISORD, SUPGRPCD, fixture, wait_until
+from tests.support.daemon import DaemonFactory
 
 pytestmark = pytest.mark.compat
 
-LISTENER = """\
-import os, sys
-while True:
-    sys.stdout.write("READY\\n")
-    sys.stdout.flush()
-    line = sys.stdin.readline()
-    if not line:
-        break
-    headers = dict(item.split(":", 1) for item in line.split())
-    payload = sys.stdin.read(int(headers["len"]))
-    body = ("%d %s" % (os.getpid(), payload.split("\\n", 1)[1])).encode()
-    sys.stdout.write("RESULT %d\\n" % len(body))
-    sys.stdout.write(body.decode())
-    sys.stdout.flush()
-"""
 HANDLER = """\
 import json, os
 from supervisor.dispatchers import RejectEvent
@@ -66,7 +52,7 @@ def handle(event, result):
 """
 PROGRAMS = f"""
 [eventlistener:rh]
-command={sys.executable} {{dir}}/listener.py
+command={sys.executable} {fixture("listener_stub.py")} echo
 events=REMOTE_COMMUNICATION
 result_handler=rh_recorder:handle
 startsecs=0
@@ -93,7 +79,6 @@ def run(factory: DaemonFactory, tmp_path: Path, real: bool) -> tuple[list[dict[s
     d = factory(
         PROGRAMS, real=real, start=False, env={"PYTHONPATH": str(modules), "RH_OUT": str(out)}
     )
-    (d.dir / "listener.py").write_text(LISTENER)
     d.start()
     d.wait_state("rh", "RUNNING")
     rpc = d.rpc()
@@ -105,7 +90,7 @@ def run(factory: DaemonFactory, tmp_path: Path, real: bool) -> tuple[list[dict[s
     send("first", "first")
     send("reject", "reject", "reject")  # rejected, then the same event again: accepted
     send("boom", "boom")  # the handler raises: the listener is UNKNOWN
-    wait_until(lambda: "rh: has entered the UNKNOWN state" in d.main_log(), 10, "UNKNOWN")
+    wait_until(lambda: "rh: has entered the UNKNOWN state" in d.log(), 10, "UNKNOWN")
     rpc.supervisor.sendRemoteCommEvent("t", "after")  # waits in the pool
     assert bodies(out)[-1] == "boom"
     rpc.supervisor.stopProcess("rh")
@@ -113,7 +98,7 @@ def run(factory: DaemonFactory, tmp_path: Path, real: bool) -> tuple[list[dict[s
     wait_until(lambda: bodies(out)[-2:] == ["boom", "after"], 20, f"redelivery on {name}")
     rpc.supervisor.shutdown()
     assert d.proc is not None and d.proc.wait(20) == 0
-    return records(out), d.main_log()
+    return records(out), d.log()
 
 
 def test_a_result_handler_sees_and_decides_the_same_under_both_daemons(
@@ -161,11 +146,12 @@ def test_a_reread_keeps_an_unchanged_handler_and_sees_a_new_one_as_a_change(
     d = daemon_factory(
         PROGRAMS, real=real, start=False, env={"PYTHONPATH": str(modules), "RH_OUT": "/dev/null"}
     )
-    (d.dir / "listener.py").write_text(LISTENER)
     d.start()
     d.wait_state("rh", "RUNNING")
     assert d.ctl("reread").out.strip() == "No config updates to processes"
-    d.conf.write_text(d.conf.read_text().replace("rh_recorder:handle", "rh_recorder:other"))
+    d.config_path.write_text(
+        d.config_path.read_text().replace("rh_recorder:handle", "rh_recorder:other")
+    )
     assert d.ctl("reread").out.strip() == "rh: changed"
 
 
@@ -179,8 +165,8 @@ def test_a_handler_module_that_fails_at_import_refuses_the_config_in_one_line(
     d = daemon_factory(PROGRAMS, start=False, env={"PYTHONPATH": str(modules)})
     outcomes = {}
     for argv in (
-        [SUPGRPCD, "-c", str(d.conf), "--no-grpc"],
-        [SUPERVISORD, "-n", "-c", str(d.conf)],
+        [SUPGRPCD, "-c", str(d.config_path), "--no-grpc"],
+        [SUPERVISORD, "-n", "-c", str(d.config_path)],
     ):
         outcomes[argv[0]] = subprocess.run(
             argv, capture_output=True, text=True, timeout=30, env=d.env, cwd=str(d.dir)
@@ -191,6 +177,6 @@ def test_a_handler_module_that_fails_at_import_refuses_the_config_in_one_line(
     assert ours.returncode == 2 and ours.stdout == ""
     assert ours.stderr.count("\n") == 1 and "Traceback" not in ours.stderr
     assert ours.stderr.endswith(
-        f"{d.conf} [eventlistener:rh] result_handler: 'rh_recorder:handle' cannot be resolved "
-        "(importing rh_recorder raised RuntimeError: no database)\n"
+        f"{d.config_path} [eventlistener:rh] result_handler: 'rh_recorder:handle' cannot be "
+        "resolved (importing rh_recorder raised RuntimeError: no database)\n"
     )

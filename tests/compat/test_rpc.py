@@ -13,7 +13,8 @@ import pytest
 from supervisor.rpcinterface import SupervisorNamespaceRPCInterface  # type: ignore[import-untyped]
 from supervisor.xmlrpc import SystemNamespaceRPCInterface  # type: ignore[import-untyped]
 
-from .conftest import Daemon, DaemonFactory, wait_until
+from tests.support import Daemon, wait_until
+from tests.support.daemon import DaemonFactory
 
 pytestmark = pytest.mark.compat
 
@@ -130,7 +131,7 @@ def test_clear_main_log(daemon: Daemon) -> None:
 
 def test_main_log_missing(daemon_factory: DaemonFactory) -> None:
     d = daemon_factory("[program:cat]\ncommand=/bin/cat\n")
-    os.unlink(d.dir / "main.log")
+    os.unlink(d.log_path)
     s = d.rpc().supervisor
     assert fault(s.readLog, 0, 0)[0] == 20
     assert fault(s.clearLog) == (20, "NO_FILE")
@@ -177,7 +178,9 @@ def test_restart_then_shutdown_refuse_calls_while_stopping(daemon_factory: Daemo
 def test_reload_config_add_remove(daemon: Daemon) -> None:
     s = daemon.rpc().supervisor
     assert s.reloadConfig() == [[[], [], []]]
-    daemon.conf.write_text(daemon.conf.read_text() + "\n[program:new]\ncommand=/bin/cat\n")
+    daemon.config_path.write_text(
+        daemon.config_path.read_text() + "\n[program:new]\ncommand=/bin/cat\n"
+    )
     assert s.reloadConfig() == [[["new"], [], []]]
     assert fault(s.removeProcessGroup, "new") == (10, "BAD_NAME: new")
     assert s.addProcessGroup("new") is True
@@ -187,7 +190,7 @@ def test_reload_config_add_remove(daemon: Daemon) -> None:
     assert fault(s.removeProcessGroup, "new") == (91, "STILL_RUNNING: new")
     s.stopProcess("new")
     assert s.removeProcessGroup("new") is True
-    daemon.conf.write_text(daemon.conf.read_text() + "\n[program:broken]\n")
+    daemon.config_path.write_text(daemon.config_path.read_text() + "\n[program:broken]\n")
     code, text = fault(s.reloadConfig)
     assert code == 92 and text.startswith("CANT_REREAD: ") and "broken" in text
     assert fault(s.restart)[0] == 92  # a restart on a broken file is refused, not fatal
@@ -356,7 +359,7 @@ def test_process_logs_without_file(daemon_factory: DaemonFactory) -> None:
     r = d.ctl("tail", "quiet")
     assert (r.rc, r.out) == (1, "quiet: ERROR (no log file)\n")
     with socket.socket(socket.AF_UNIX) as sock:  # and /logtail answers 404, as supervisord
-        sock.connect(d.sock)
+        sock.connect(d.rpc_sock)
         sock.sendall(b"GET /logtail/quiet HTTP/1.1\r\n\r\n")
         assert sock.recv(100).startswith(b"HTTP/1.1 404 ")
 

@@ -14,10 +14,8 @@ from collections.abc import Iterator
 import pytest
 from supgrpc_client import cli
 
-try:
-    from . import grpc_fixtures as gf
-except ImportError:
-    import grpc_fixtures as gf  # type: ignore[no-redef, import-not-found, unused-ignore]
+from tests.support import CLI, Daemon, grpc_daemon, running, script, short_tmpdir, wait_until
+from tests.support.grpc_clients import RPC_ERRORS, TOKEN, auth, wait_state
 
 pytestmark = pytest.mark.integration
 
@@ -52,9 +50,9 @@ LOG_FAULT_KEYS = {"dropped_bytes", "dropped_lines", "write_errors", "last_error"
 
 
 @pytest.fixture(scope="module")
-def grpcd() -> Iterator[gf.Daemon]:
-    workdir = gf.short_tmpdir()
-    ticker = gf.script(workdir, "ticker", TICKER)
+def grpcd() -> Iterator[Daemon]:
+    workdir = short_tmpdir()
+    ticker = script(workdir, "ticker", TICKER)
     programs = f"""
         [program:ticker]
         command = {ticker}
@@ -76,24 +74,21 @@ def grpcd() -> Iterator[gf.Daemon]:
         command = /bin/sleep 1000
         startsecs = 0
     """
-    d = gf.Daemon(workdir, programs)
-    d.grpc_section = f"listen = unix://{d.sock}\ntoken = {gf.TOKEN}\n"
-    d.write_config()
-    d.start()
-    stub, md = d.stub(), gf.auth()
+    d = grpc_daemon(workdir, programs, token=TOKEN).start()
+    stub, md = d.stub(), auth()
     for name in ("ticker", "web:app1", "web:app2"):
-        gf.wait_state(stub, name, 3, md)  # PROCESS_STATE_RUNNING
+        wait_state(stub, name, 3, md)  # PROCESS_STATE_RUNNING
     yield d
     d.close()
 
 
-def run(grpcd: gf.Daemon, *args: str) -> tuple[int, str, str]:
+def run(grpcd: Daemon, *args: str) -> tuple[int, str, str]:
     out, err = io.StringIO(), io.StringIO()
-    code = cli.main(["-c", str(grpcd.conf), *args], stdout=out, stderr=err)
+    code = cli.main(["-c", str(grpcd.config_path), *args], stdout=out, stderr=err)
     return code, out.getvalue(), err.getvalue()
 
 
-def test_status_is_aligned_like_supervisorctl(grpcd: gf.Daemon) -> None:
+def test_status_is_aligned_like_supervisorctl(grpcd: Daemon) -> None:
     code, out, err = run(grpcd, "status")
     lines = out.splitlines()
     assert [line[:33].rstrip() for line in lines] == ["idle", "ticker", "web:app1", "web:app2"]
@@ -105,10 +100,11 @@ def test_status_is_aligned_like_supervisorctl(grpcd: gf.Daemon) -> None:
     assert code == 4 and out == "nope: ERROR (no such process)\n"
 
 
-def test_status_json_is_stable(grpcd: gf.Daemon) -> None:
+def test_status_json_is_stable(grpcd: Daemon) -> None:
     code, out, _ = run(grpcd, "-o", "json", "status", "ticker")
     doc = json.loads(out)
-    assert code == 0 and set(doc) == {"processes", "errors"}
+    assert code == 0 and set(doc) == {"processes", "errors", "main_log"}
+    assert set(doc["main_log"]) == LOG_FAULT_KEYS and doc["main_log"]["dropped_lines"] == 0
     (proc,) = doc["processes"]
     assert set(proc) == PROCESS_KEYS
     assert proc["state"] == "RUNNING" and proc["namespec"] == "ticker"
@@ -118,7 +114,7 @@ def test_status_json_is_stable(grpcd: gf.Daemon) -> None:
     assert json.loads(run(grpcd, "status", "ticker", "-o", "json")[1])["processes"]
 
 
-def test_start_stop_restart_outputs_and_exit_codes(grpcd: gf.Daemon) -> None:
+def test_start_stop_restart_outputs_and_exit_codes(grpcd: Daemon) -> None:
     assert run(grpcd, "start", "idle") == (0, "idle: started\n", "")
     assert run(grpcd, "start", "idle") == (1, "idle: ERROR (already started)\n", "")
     assert run(grpcd, "restart", "idle") == (0, "idle: restarted\n", "")
@@ -140,7 +136,7 @@ def test_start_stop_restart_outputs_and_exit_codes(grpcd: gf.Daemon) -> None:
     assert set(doc["results"][0]) == {"process", "name", "group", "code", "message"}
 
 
-def test_signal_and_pid(grpcd: gf.Daemon) -> None:
+def test_signal_and_pid(grpcd: Daemon) -> None:
     assert run(grpcd, "signal", "CONT", "web:*") == (
         0,
         "web:app1: signalled\nweb:app2: signalled\n",
@@ -162,7 +158,7 @@ def test_signal_and_pid(grpcd: gf.Daemon) -> None:
     ]
 
 
-def test_tail_and_maintail(grpcd: gf.Daemon) -> None:
+def test_tail_and_maintail(grpcd: Daemon) -> None:
     code, out, _ = run(grpcd, "tail", "-n", "2", "ticker")
     lines = out.splitlines()
     assert code == 0 and len(lines) == 2 and all(line.startswith("tick ") for line in lines)
@@ -176,7 +172,7 @@ def test_tail_and_maintail(grpcd: gf.Daemon) -> None:
     assert code == 1 and err.startswith("supgrpc-cli: NOT_FOUND") and err.count("\n") == 1
 
 
-def test_logs_prefixes_every_line_with_its_process(grpcd: gf.Daemon) -> None:
+def test_logs_prefixes_every_line_with_its_process(grpcd: Daemon) -> None:
     code, out, _ = run(grpcd, "logs", "-n", "2", "ticker", "web:*")
     lines = out.splitlines()
     assert code == 0 and lines
@@ -188,9 +184,9 @@ def test_logs_prefixes_every_line_with_its_process(grpcd: gf.Daemon) -> None:
     assert all(set(d) == {"process", "stream", "line"} for d in docs)
 
 
-def test_config_changes(grpcd: gf.Daemon) -> None:
+def test_config_changes(grpcd: Daemon) -> None:
     assert run(grpcd, "reread") == (0, "No config updates to processes\n", "")
-    with open(grpcd.conf, "a") as fh:
+    with open(grpcd.config_path, "a") as fh:
         fh.write(
             "\n[program:extra]\ncommand=/bin/sleep 1000\nstartsecs=0\n"
             "\n[program:extra2]\ncommand=/bin/sleep 1000\nstartsecs=0\nautostart=false\n"
@@ -216,38 +212,40 @@ def test_config_changes(grpcd: gf.Daemon) -> None:
     }
 
 
-def test_clear(grpcd: gf.Daemon) -> None:
+def test_clear(grpcd: Daemon) -> None:
     assert run(grpcd, "clear", "ticker") == (0, "ticker: cleared\n", "")
     code, out, _ = run(grpcd, "clear", "all")
     assert code == 0 and "web:app1: cleared\n" in out
     assert run(grpcd, "clear", "nope")[:2] == (1, "nope: ERROR (no such process)\n")
 
 
-def test_health_and_version(grpcd: gf.Daemon) -> None:
+def test_health_and_version(grpcd: Daemon) -> None:
     assert run(grpcd, "health") == (0, "SERVING\n", "")
-    gf.wait_until(lambda: run(grpcd, "health", "ticker") == (0, "SERVING\n", ""))
+    wait_until(lambda: run(grpcd, "health", "ticker") == (0, "SERVING\n", ""), retry_on=RPC_ERRORS)
     assert run(grpcd, "stop", "idle")[0] in (0, 1)
-    gf.wait_until(lambda: run(grpcd, "health", "idle") == (1, "NOT_SERVING\n", ""))
+    wait_until(
+        lambda: run(grpcd, "health", "idle") == (1, "NOT_SERVING\n", ""), retry_on=RPC_ERRORS
+    )
     assert run(grpcd, "health", "nope") == (1, "SERVICE_UNKNOWN\n", "")
     code, out, _ = run(grpcd, "version")
     assert code == 0 and out.strip()[0].isdigit()
     assert set(json.loads(run(grpcd, "-o", "json", "version")[1])) == {"server", "client"}
 
 
-def test_address_and_token_sources(grpcd: gf.Daemon, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_address_and_token_sources(grpcd: Daemon, monkeypatch: pytest.MonkeyPatch) -> None:
     out, err = io.StringIO(), io.StringIO()
     assert cli.main(["-s", grpcd.unix_address, "status", "ticker"], stdout=out, stderr=err) == 1
     assert "not allowed: missing bearer token" in err.getvalue()
     assert (
         cli.main(
-            ["-s", grpcd.unix_address, "--token", gf.TOKEN, "status", "ticker"],
+            ["-s", grpcd.unix_address, "--token", TOKEN, "status", "ticker"],
             stdout=io.StringIO(),
             stderr=io.StringIO(),
         )
         == 0
     )
     monkeypatch.setenv("SUPGRPC_ADDRESS", grpcd.unix_address)
-    monkeypatch.setenv("SUPGRPC_TOKEN", gf.TOKEN)
+    monkeypatch.setenv("SUPGRPC_TOKEN", TOKEN)
     assert cli.main(["status", "ticker"], stdout=io.StringIO(), stderr=io.StringIO()) == 0
     err = io.StringIO()
     assert cli.main(["--token", "wrong", "status"], stdout=io.StringIO(), stderr=err) == 1
@@ -260,7 +258,7 @@ def _subprocess_env() -> dict[str, str]:
 
 def test_unreachable_server_is_one_line_and_no_traceback() -> None:
     result = subprocess.run(
-        [gf.CLI, "-s", "unix:///tmp/no-such-supgrpcd.sock", "status"],
+        [CLI, "-s", "unix:///tmp/no-such-supgrpcd.sock", "status"],
         capture_output=True,
         text=True,
         timeout=30,
@@ -295,9 +293,9 @@ def _read_until(proc: subprocess.Popen[bytes], needle: bytes, timeout: float = 1
     "command",
     [["tail", "-f", "ticker"], ["logs", "-f"], ["maintail", "-f"], ["events", "--replay"]],
 )
-def test_ctrl_c_during_follow_exits_130_cleanly(grpcd: gf.Daemon, command: list[str]) -> None:
+def test_ctrl_c_during_follow_exits_130_cleanly(grpcd: Daemon, command: list[str]) -> None:
     proc = subprocess.Popen(
-        [gf.CLI, "-c", str(grpcd.conf), *command],
+        [CLI, "-c", str(grpcd.config_path), *command],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         env=_subprocess_env(),
@@ -322,9 +320,9 @@ def test_ctrl_c_during_follow_exits_130_cleanly(grpcd: gf.Daemon, command: list[
 
 
 def test_follow_ends_when_the_daemon_shuts_down() -> None:
-    with gf.running("[program:one]\ncommand = /bin/sleep 1000\nstartsecs = 0\n") as d:
+    with running("[program:one]\ncommand = /bin/sleep 1000\nstartsecs = 0\n") as d:
         follower = subprocess.Popen(
-            [gf.CLI, "-s", d.unix_address, "maintail", "-f"],
+            [CLI, "-s", d.unix_address, "maintail", "-f"],
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             env=_subprocess_env(),
@@ -334,7 +332,7 @@ def test_follow_ends_when_the_daemon_shuts_down() -> None:
             out, err = io.StringIO(), io.StringIO()
             assert cli.main(["-s", d.unix_address, "shutdown"], stdout=out, stderr=err) == 0
             assert out.getvalue() == "Shut down\n"
-            assert d.wait_exit(10) == 0
+            assert d.wait(10) == 0
             assert follower.wait(10) == 0
         finally:
             if follower.poll() is None:
@@ -344,14 +342,14 @@ def test_follow_ends_when_the_daemon_shuts_down() -> None:
 
 def test_tail_follow_goes_on_across_a_reload_that_changes_the_program() -> None:
     """Issue 11, item 7: ``tail -f web`` used to exit 0 when ``update`` replaced web."""
-    workdir = gf.short_tmpdir()
-    sayer = gf.script(
+    workdir = short_tmpdir()
+    sayer = script(
         workdir, "sayer", "import sys, time\nprint(sys.argv[1], flush=True)\ntime.sleep(1000)\n"
     )
-    d = gf.Daemon(workdir, f"[program:web]\ncommand = {sayer} web-v1\nstartsecs = 0\n")
+    d = grpc_daemon(workdir, f"[program:web]\ncommand = {sayer} web-v1\nstartsecs = 0\n")
     d.start()
     follower = subprocess.Popen(
-        [gf.CLI, "-s", d.unix_address, "tail", "-f", "web"],
+        [CLI, "-s", d.unix_address, "tail", "-f", "web"],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         env=_subprocess_env(),

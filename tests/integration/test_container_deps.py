@@ -18,7 +18,7 @@ from datetime import datetime
 from pathlib import Path
 
 from supervisor_grpc.model import ProcessState, ProcessStateChanged
-from tests.helpers import Daemon, is_alive, python_command, run, supgrpcd_argv, wait_until
+from tests.support import Daemon, is_alive, python_command, run, supgrpcd_argv, wait_until
 
 SUPERVISORCTL = str(Path(sys.executable).parent / "supervisorctl")
 TS = r"(?P<ts>\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3}) \w+ "
@@ -244,7 +244,7 @@ depends_on=db
 
 def test_explicit_restart_brings_back_dependents_bound_to_it(tmp_path: Path) -> None:
     """restart_with_dependencies after `restart db`: web goes down before db and comes back."""
-    from tests.helpers import InProcessCore
+    from tests.support.inprocess import InProcessCore
 
     conf = tmp_path / "bound.conf"
     conf.write_text(

@@ -11,7 +11,7 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
-from tests.helpers import REPO, Daemon, free_port, run, wait_until
+from tests.support import REPO, Daemon, free_port, run, wait_until
 
 EXAMPLE = REPO / "examples" / "container"
 BIN = Path(sys.executable).parent

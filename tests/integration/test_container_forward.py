@@ -16,7 +16,7 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
-from tests.helpers import Daemon, python_command, read_text, wait_until
+from tests.support import Daemon, python_command, read_text, wait_until
 
 TALKER = python_command(
     """

@@ -12,7 +12,7 @@ import re
 from collections.abc import Callable
 from pathlib import Path
 
-from tests.helpers import Daemon, free_port, is_alive, python_command, wait_until
+from tests.support import Daemon, free_port, is_alive, python_command, wait_until
 
 # Listens on PORT and accepts (a probe must not fill the backlog); closes the listener while
 # DOWN exists and UP does not; listens again once UP exists.

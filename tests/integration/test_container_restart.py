@@ -12,7 +12,7 @@ from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 
-from tests.helpers import Daemon, is_alive, proc_stat, python_command, wait_until
+from tests.support import Daemon, is_alive, proc_stat, python_command, wait_until
 
 TS = r"(?P<ts>\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3}) \w+ "
 

@@ -10,7 +10,7 @@ import signal
 
 from supervisor.datatypes import dict_of_key_value_pairs
 
-from tests.helpers import parse_status, python_command, signal_set, wait_until
+from tests.support import parse_status, python_command, signal_set, wait_until
 
 
 def _run_once(name: str, command: str, extra: str = "") -> str:

@@ -5,7 +5,8 @@ from __future__ import annotations
 import re
 import time
 
-from tests.helpers import InProcessCore, fixture_command
+from tests.support import fixture_command
+from tests.support.inprocess import InProcessCore
 
 RUNS = 500
 

@@ -12,7 +12,8 @@ import pytest
 
 from supervisor_grpc.errors import NoFile, NotExecutable, SpawnError
 from supervisor_grpc.model import ProcessState, ProcessStateChanged
-from tests.helpers import InProcessCore, fixture_command, is_alive, read_text, wait_until
+from tests.support import fixture_command, is_alive, read_text, wait_until
+from tests.support.inprocess import InProcessCore
 
 S = ProcessState
 

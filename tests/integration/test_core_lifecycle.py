@@ -13,7 +13,7 @@ import signal
 import time
 from datetime import datetime
 
-from tests.helpers import fixture_command, is_alive, kill_orphan, kill_quietly, wait_until
+from tests.support import fixture_command, is_alive, kill_orphan, kill_quietly, wait_until
 
 
 def _stamp(line_match: re.Match[str]) -> float:

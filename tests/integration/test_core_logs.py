@@ -6,7 +6,7 @@ import os
 import re
 import signal
 
-from tests.helpers import concat_rotated, fixture_command, numbered_lines, wait_until
+from tests.support import concat_rotated, fixture_command, numbered_lines, wait_until
 
 LINES = 200_000  # 1.8 MB of "%08d\n": more than a (1 MiB) pipe holds
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import Daemon, run, supgrpcd_argv, wait_until
+from tests.support import Daemon, run, supgrpcd_argv, wait_until
 
 MARKER_PROGRAM = """
 [program:marker]

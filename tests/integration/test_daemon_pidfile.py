@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 
-from tests.helpers import read_text, run, supgrpcd_argv
+from tests.support import read_text, run, supgrpcd_argv
 
 
 def test_a_second_daemon_that_refuses_to_start_keeps_the_first_ones_pidfile(daemon, tmp_path):

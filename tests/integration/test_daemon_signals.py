@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from tests.helpers import fixture_command, is_alive, wait_until
+from tests.support import fixture_command, is_alive, wait_until
 
 SLEEPERS = """
 [program:alpha]

@@ -10,11 +10,12 @@ import shutil
 import signal
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 
-from tests.helpers import (
+from tests.support import (
+    Daemon,
+    command_line,
     fixture,
     is_alive,
     kill_orphan,
@@ -33,59 +34,18 @@ def supgrpcd(*args: str) -> list[str]:
     return [*supgrpcd_argv(), *args]
 
 
-class Single:
-    """``supgrpcd [opts] -- CMD`` in the background, its output captured to files."""
-
-    def __init__(self, tmp_path: Path, argv: list[str], **popen_kw: object) -> None:
-        self.out_path = tmp_path / "single.out"
-        self.err_path = tmp_path / "single.err"
-        with open(self.out_path, "wb") as out, open(self.err_path, "wb") as err:
-            self.proc = subprocess.Popen(
-                argv, stdin=subprocess.DEVNULL, stdout=out, stderr=err, **popen_kw
-            )
-
-    def out(self) -> str:
-        return read_text(self.out_path)
-
-    def err(self) -> str:
-        return read_text(self.err_path)
-
-    def wait_output(self, text: str, timeout: float = 10.0) -> str:
-        return wait_until(
-            lambda: text in self.out() and self.out(),
-            timeout,
-            message=lambda: f"stdout={self.out()!r} stderr={self.err()!r} rc={self.proc.poll()}",
-        )
-
-    def send(self, sig: int) -> None:
-        self.proc.send_signal(sig)
-
-    def wait(self, timeout: float = 10.0) -> int:
-        try:
-            return self.proc.wait(timeout)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
-            raise AssertionError(f"still running; stdout={self.out()!r} stderr={self.err()!r}")
-
-    def close(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait()
-
-
 @pytest.fixture
 def single(tmp_path):
-    started: list[Single] = []
+    started: list[Daemon] = []
 
-    def make(*args: str, **popen_kw: object) -> Single:
-        s = Single(tmp_path, supgrpcd(*args), **popen_kw)
+    def make(*args: str, **popen_kw: object) -> Daemon:
+        s = command_line(tmp_path / f"s{len(started)}", supgrpcd(*args), **popen_kw).start()
         started.append(s)
         return s
 
     yield make
     for s in started:
-        s.close()
+        s.kill()
 
 
 @pytest.mark.parametrize("code", [0, 1, 2, 3, 127, 254, 255])
@@ -169,7 +129,7 @@ FORWARDED = [
 
 def test_signals_are_forwarded_to_the_command(single):
     s = single("--", sys.executable, fixture("print_signals.py"), "TERM")
-    s.wait_output("ready")
+    s.wait_stdout("ready")
     expected = ["ready"]
     for sig in FORWARDED:
         s.send(sig)
@@ -177,11 +137,12 @@ def test_signals_are_forwarded_to_the_command(single):
         count = len(expected)
         # One at a time: standard signals of one kind merge while pending.
         wait_until(
-            lambda count=count: len(s.out().split()) >= count, message=lambda: f"stdout={s.out()!r}"
+            lambda count=count: len(s.stdout().split()) >= count,
+            what=lambda: f"stdout={s.stdout()!r}",
         )
     s.send(signal.SIGTERM)
     assert s.wait() == 64 + signal.SIGTERM
-    assert s.out().split() == [*expected, "SIGTERM"]
+    assert s.stdout().split() == [*expected, "SIGTERM"]
 
 
 @pytest.mark.parametrize(
@@ -192,14 +153,14 @@ def test_signals_are_forwarded_to_the_command(single):
 def test_a_forwarded_signal_that_kills_the_command_gives_128_plus_n(single, sig):
     # tini's signals test: the child keeps the default disposition and dies of it.
     s = single("--", "sh", "-c", "echo ready; exec sleep 1000")
-    s.wait_output("ready")
+    s.wait_stdout("ready")
     wait_until(lambda: "sleep" in read_text(f"/proc/{_only_child(s.proc.pid)}/cmdline"))
     s.send(sig)
     assert s.wait() == 128 + sig
 
 
 def _only_child(pid: int) -> int:
-    from tests.helpers import children_of
+    from tests.support import children_of
 
     return wait_until(lambda: children_of(pid) and children_of(pid)[0])
 
@@ -207,25 +168,25 @@ def _only_child(pid: int) -> int:
 def test_dash_g_forwards_to_the_process_group(single):
     # tini's pgroup test: the command catches SIGUSR1, its own child (a sleep) dies of it.
     s = single("-g", "--", sys.executable, fixture("pgroup_stage.py"))
-    out = s.wait_output("ready")
+    out = s.wait_stdout("ready")
     sleep_pid = int(out.split()[1])
     s.send(signal.SIGUSR1)
     assert s.wait() == 0
-    assert "stage got SIGUSR1" in s.out()
-    assert f"sleep returned {-signal.SIGUSR1}" in s.out()
+    assert "stage got SIGUSR1" in s.stdout()
+    assert f"sleep returned {-signal.SIGUSR1}" in s.stdout()
     assert not is_alive(sleep_pid)
 
 
 def test_without_dash_g_only_the_command_gets_the_signal(single):
     s = single("--", sys.executable, fixture("pgroup_stage.py"))
-    out = s.wait_output("ready")
+    out = s.wait_stdout("ready")
     sleep_pid = int(out.split()[1])
     try:
         s.send(signal.SIGUSR1)
-        s.wait_output("stage got SIGUSR1")
+        s.wait_stdout("stage got SIGUSR1")
         # Had it gone to the group, the sleep would have died when the stage got it.
         assert is_alive(sleep_pid)
-        assert "sleep returned" not in s.out()
+        assert "sleep returned" not in s.stdout()
         s.send(signal.SIGTERM)
         assert s.wait() == 128 + signal.SIGTERM
     finally:
@@ -274,7 +235,7 @@ def test_dash_p_delivers_a_signal_when_our_parent_dies(tmp_path):
         wait_until(lambda: "ready" in read_text(out))
         parent.kill()
         parent.wait()
-        wait_until(lambda: "SIGUSR1" in read_text(out), message=lambda: read_text(out))
+        wait_until(lambda: "SIGUSR1" in read_text(out), what=lambda: read_text(out))
         os.kill(init_pid, signal.SIGTERM)
         _, status = os.waitpid(init_pid, 0)
         assert os.waitstatus_to_exitcode(status) == 64 + signal.SIGTERM
@@ -354,9 +315,9 @@ def test_the_command_keeps_the_callers_ignored_signals_and_mask(tmp_path, init):
         pytest.skip("tini is not installed")
     head = supgrpcd() if init == "supgrpcd" else [TINI, "-s"]
     argv = [sys.executable, "-c", CALLER, *head, "--", "sh", "-c", "echo ready; exec sleep 1000"]
-    s = Single(tmp_path, argv)
+    s = command_line(tmp_path, argv).start()
     try:
-        s.wait_output("ready")
+        s.wait_stdout("ready")
         child = _only_child(s.proc.pid)
         wait_until(lambda: "sleep" in read_text(f"/proc/{child}/cmdline"))
         status = proc_status(child)
@@ -367,4 +328,4 @@ def test_the_command_keeps_the_callers_ignored_signals_and_mask(tmp_path, init):
         s.send(signal.SIGTERM)
         assert s.wait() == 128 + signal.SIGTERM  # not 128 + SIGHUP
     finally:
-        s.close()
+        s.kill()

@@ -7,7 +7,7 @@ import re
 import signal
 import sys
 
-from tests.helpers import (
+from tests.support import (
     conf_escape,
     fixture,
     kill_orphan,

@@ -14,7 +14,7 @@ import time
 
 import pytest
 
-from tests.helpers import children_of, proc_state, supgrpcd_argv
+from tests.support import children_of, proc_state, supgrpcd_argv
 
 SETSID = shutil.which("setsid")
 TINI = shutil.which("tini")

@@ -16,7 +16,7 @@ import grpc
 from supgrpc.v1 import supervisor_pb2 as pb
 from supgrpc.v1 import supervisor_pb2_grpc as pb_grpc
 
-from tests.helpers import wait_until
+from tests.support import wait_until
 
 
 def _slow(tag: str) -> str:

@@ -14,7 +14,7 @@ from typing import Any
 
 from supervisor.xmlrpc import SupervisorTransport  # type: ignore[import-untyped]
 
-from tests.helpers import PYTHON, Daemon, fixture, wait_until
+from tests.support import PYTHON, Daemon, fixture, grpc_daemon, short_tmpdir, wait_until
 
 HEADER = """
 [unix_http_server]
@@ -63,13 +63,11 @@ def test_a_hung_listener_overflows_only_its_own_pool(daemon: Callable[..., Daemo
     server = rpc(d)
     for i in range(10):
         assert server.supervisor.sendRemoteCommEvent("t", str(i)) is True
-    wait_until(lambda: len(recorded(d, "rec")) == 10, 10, message="rec to get all ten events")
+    wait_until(lambda: len(recorded(d, "rec")) == 10, 10, what="rec to get all ten events")
     assert [e["payload"] for e in recorded(d, "rec")] == [f"type:t\n{i}" for i in range(10)]
     # stuck holds event 0 in flight and keeps the newest two; the seven between are dropped,
     # each with supervisor's log line.
-    wait_until(
-        lambda: len(d.find_log("pool stuck event buffer overflowed")) == 7, 10, message=d.log
-    )
+    wait_until(lambda: len(d.find_log("pool stuck event buffer overflowed")) == 7, 10, what=d.log)
     assert [
         int(m.group(1))
         for m in d.find_log(r"pool stuck event buffer overflowed, discarding event (\d+)")
@@ -86,7 +84,7 @@ def test_a_listener_that_crashes_mid_event_gets_it_again(daemon: Callable[..., D
     d = start(daemon, listener("crashy", "crash1"))
     ready(d, "crashy")
     assert rpc(d).supervisor.sendRemoteCommEvent("t", "once") is True
-    wait_until(lambda: recorded(d, "crashy"), 10, message="the event after the restart")
+    wait_until(lambda: recorded(d, "crashy"), 10, what="the event after the restart")
     (event,) = recorded(d, "crashy")
     assert (event["headers"]["serial"], event["payload"]) == ("0", "type:t\nonce")
     assert len(d.spawned_pids("crashy")) == 2
@@ -98,7 +96,7 @@ def test_a_rejected_event_is_sent_again_with_the_same_serial(daemon: Callable[..
     server = rpc(d)
     server.supervisor.sendRemoteCommEvent("t", "a")
     server.supervisor.sendRemoteCommEvent("t", "b")
-    wait_until(lambda: len(recorded(d, "picky")) == 4, 10, message="two events, each twice")
+    wait_until(lambda: len(recorded(d, "picky")) == 4, 10, what="two events, each twice")
     got = [(e["headers"]["serial"], e["payload"]) for e in recorded(d, "picky")]
     assert got == [("0", "type:t\na"), ("0", "type:t\na"), ("1", "type:t\nb"), ("1", "type:t\nb")]
     assert len(d.find_log("picky: event was rejected")) == 2
@@ -120,7 +118,7 @@ def test_a_flooding_listener_goes_unknown_and_others_keep_their_events(
     for _ in range(3):
         server.supervisor.startProcess("job", False)
         wait_until(lambda: server.supervisor.getProcessInfo("job")["statename"] == "EXITED", 10)
-    wait_until(lambda: len(recorded(d, "rec")) == 3, 10, message="rec to see three exits")
+    wait_until(lambda: len(recorded(d, "rec")) == 3, 10, what="rec to see three exits")
     assert server.supervisor.getProcessInfo("flood")["statename"] == "RUNNING"
 
 
@@ -129,11 +127,9 @@ def test_watch_events_carries_supervisor_event_types_and_communications() -> Non
     from supgrpc_client.output import event_line
     from supgrpc_client.types import Event as ClientEvent
 
-    from tests.integration import grpc_fixtures as gf
-
-    workdir = gf.short_tmpdir()
+    workdir = short_tmpdir()
     talk = "x<!--XSUPERVISOR:BEGIN-->hello<!--XSUPERVISOR:END-->y"
-    d = gf.Daemon(
+    d = grpc_daemon(
         workdir,
         f"""
         [unix_http_server]
@@ -204,7 +200,7 @@ def test_watch_events_carries_supervisor_event_types_and_communications() -> Non
 def test_listener_pools_come_and_go_with_config_updates(daemon: Callable[..., Daemon]) -> None:
     base = HEADER + "[program:a]\ncommand=/bin/sleep 100\nstartsecs=0\n"
     d: Daemon = daemon(base, loglevel="debug")
-    wait_until(lambda: (d.dir / "s.sock").exists(), 10, message="the XML-RPC socket")
+    wait_until(lambda: (d.dir / "s.sock").exists(), 10, what="the XML-RPC socket")
     server = rpc(d)
     rec = listener("rec", "ok", events="PROCESS_GROUP")
     d.write_config(base + rec)
@@ -216,7 +212,7 @@ def test_listener_pools_come_and_go_with_config_updates(daemon: Callable[..., Da
     server.supervisor.reloadConfig()
     assert server.supervisor.addProcessGroup("late") is True
     assert server.supervisor.removeProcessGroup("late") is True
-    wait_until(lambda: len(recorded(d, "rec")) == 3, 10, message=d.log)
+    wait_until(lambda: len(recorded(d, "rec")) == 3, 10, what=d.log)
     assert [e["payload"] for e in recorded(d, "rec")] == [
         "groupname:rec\n",  # a pool hears its own addition, as in supervisord
         "groupname:late\n",

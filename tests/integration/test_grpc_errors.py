@@ -19,11 +19,8 @@ from supervisor_grpc.frontends.grpc.interceptors import (
     ErrorInterceptor,
     status_for,
 )
-
-try:
-    from . import grpc_fixtures as gf
-except ImportError:
-    import grpc_fixtures as gf  # type: ignore[no-redef, import-not-found, unused-ignore]
+from tests.support import Daemon, grpc_daemon, script, short_tmpdir
+from tests.support.grpc_clients import wait_state
 
 pytestmark = pytest.mark.integration
 
@@ -35,7 +32,7 @@ STUBBORN = """
 
 
 def _programs(workdir: str, stubborn_arg: str = "") -> str:
-    stubborn = gf.script(workdir, "stubborn", STUBBORN)
+    stubborn = script(workdir, "stubborn", STUBBORN)
     return f"""
         [program:stopped]
         command = /bin/cat
@@ -74,11 +71,11 @@ def _programs(workdir: str, stubborn_arg: str = "") -> str:
 
 
 @pytest.fixture(scope="module")
-def grpcd() -> Iterator[gf.Daemon]:
-    workdir = gf.short_tmpdir()
-    d = gf.Daemon(workdir, _programs(workdir))
+def grpcd() -> Iterator[Daemon]:
+    workdir = short_tmpdir()
+    d = grpc_daemon(workdir, _programs(workdir))
     d.start()
-    gf.wait_state(d.stub(), "running", pb.PROCESS_STATE_RUNNING)
+    wait_state(d.stub(), "running", pb.PROCESS_STATE_RUNNING)
     yield d
     d.close()
 
@@ -92,7 +89,7 @@ def _code(call: Any) -> tuple[grpc.StatusCode, str, dict[str, str]]:
     return exc.code(), exc.details(), dict(exc.trailing_metadata() or ())
 
 
-def test_not_found(grpcd: gf.Daemon) -> None:
+def test_not_found(grpcd: Daemon) -> None:
     stub = grpcd.stub()
     code, details, md = _code(lambda: stub.GetProcess(pb.GetProcessRequest(process="nope")))
     assert code is grpc.StatusCode.NOT_FOUND and "nope" in details
@@ -108,7 +105,7 @@ def test_not_found(grpcd: gf.Daemon) -> None:
         assert _code(call)[0] is grpc.StatusCode.NOT_FOUND
 
 
-def test_failed_precondition(grpcd: gf.Daemon) -> None:
+def test_failed_precondition(grpcd: Daemon) -> None:
     stub = grpcd.stub()
     cases = {
         "NOT_RUNNING": lambda: stub.WriteStdin(pb.WriteStdinRequest(process="stopped", data=b"x")),
@@ -121,18 +118,18 @@ def test_failed_precondition(grpcd: gf.Daemon) -> None:
         assert md[ERROR_METADATA_KEY] == fault
 
 
-def test_unreadable_config_on_reread_is_failed_precondition(grpcd: gf.Daemon) -> None:
-    good = grpcd.conf.read_text()
+def test_unreadable_config_on_reread_is_failed_precondition(grpcd: Daemon) -> None:
+    good = grpcd.config_path.read_text()
     try:
-        grpcd.conf.write_text(good + "\n[program:broken]\nautostart = maybe\n")
+        grpcd.config_path.write_text(good + "\n[program:broken]\nautostart = maybe\n")
         code, details, md = _code(lambda: grpcd.stub().Reread(pb.RereadRequest()))
         assert code is grpc.StatusCode.FAILED_PRECONDITION and "broken" in details
         assert md[ERROR_METADATA_KEY] == "CANT_REREAD"
     finally:
-        grpcd.conf.write_text(good)
+        grpcd.config_path.write_text(good)
 
 
-def test_invalid_argument(grpcd: gf.Daemon) -> None:
+def test_invalid_argument(grpcd: Daemon) -> None:
     stub = grpcd.stub()
     for call in (
         lambda: stub.SignalProcess(pb.SignalProcessRequest(target="running", name="BOGUS")),
@@ -146,7 +143,7 @@ def test_invalid_argument(grpcd: gf.Daemon) -> None:
         assert _code(call)[0] is grpc.StatusCode.INVALID_ARGUMENT
 
 
-def test_per_process_result_codes(grpcd: gf.Daemon) -> None:
+def test_per_process_result_codes(grpcd: Daemon) -> None:
     stub = grpcd.stub()
     results = {}
     for target in ("crasher", "missing"):
@@ -162,8 +159,8 @@ def test_per_process_result_codes(grpcd: gf.Daemon) -> None:
     stub.StopProcess(pb.StopProcessRequest(target="slowstart", wait=True), timeout=10)
 
 
-def test_update_past_its_timeout_is_deadline_exceeded(grpcd: gf.Daemon) -> None:
-    good = grpcd.conf.read_text()
+def test_update_past_its_timeout_is_deadline_exceeded(grpcd: Daemon) -> None:
+    good = grpcd.config_path.read_text()
     grpcd.write_config(_programs(str(grpcd.dir), stubborn_arg="changed"))
     try:
         code, _, md = _code(
@@ -175,7 +172,7 @@ def test_update_past_its_timeout_is_deadline_exceeded(grpcd: gf.Daemon) -> None:
         assert code is grpc.StatusCode.DEADLINE_EXCEEDED
         assert md[ERROR_METADATA_KEY] == "TIMEOUT"
     finally:
-        grpcd.conf.write_text(good)
+        grpcd.config_path.write_text(good)
 
 
 # ---- the interceptor itself (no grpcd) ---------------------------------------------------

@@ -11,10 +11,8 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from supgrpc.v1 import supervisor_pb2 as pb
 from supgrpc.v1 import supervisor_pb2_grpc as pb_grpc
 
-try:
-    from . import grpc_fixtures as gf
-except ImportError:
-    import grpc_fixtures as gf  # type: ignore[no-redef, import-not-found, unused-ignore]
+from tests.support import Daemon, free_port, grpc_daemon, running, script, short_tmpdir, wait_until
+from tests.support.grpc_clients import RPC_ERRORS, TOKEN, wait_state
 
 pytestmark = pytest.mark.integration
 
@@ -31,7 +29,7 @@ SLOW_STOP = """
 
 
 @pytest.fixture(scope="module")
-def grpcd() -> Iterator[gf.Daemon]:
+def grpcd() -> Iterator[Daemon]:
     programs = """
         [program:web]
         command = /bin/sleep 1000
@@ -57,35 +55,38 @@ def grpcd() -> Iterator[gf.Daemon]:
         command = /bin/sleep 1000
         startsecs = 0
     """
-    with gf.running(programs) as d:
+    with running(programs) as d:
         yield d
 
 
-def _check(d: gf.Daemon, service: str) -> int:
+def _check(d: Daemon, service: str) -> int:
     stub = health_pb2_grpc.HealthStub(d.channel())
     return int(stub.Check(health_pb2.HealthCheckRequest(service=service), timeout=5).status)
 
 
-def _wait_health(d: gf.Daemon, service: str, status: int) -> None:
+def _wait_health(d: Daemon, service: str, status: int) -> None:
     name = health_pb2.HealthCheckResponse.ServingStatus.Name(status)
-    gf.wait_until(
-        lambda: _check(d, service) == status, timeout=10, what=f"{service!r} to be {name}"
+    wait_until(
+        lambda: _check(d, service) == status,
+        timeout=10,
+        what=f"{service!r} to be {name}",
+        retry_on=RPC_ERRORS,
     )
 
 
-def test_running_programs_are_serving(grpcd: gf.Daemon) -> None:
+def test_running_programs_are_serving(grpcd: Daemon) -> None:
     _wait_health(grpcd, "program:web", SERVING)
     _wait_health(grpcd, "program:pool:p1", SERVING)
     _wait_health(grpcd, "program:later", NOT_SERVING)
 
 
-def test_unknown_service_is_not_found(grpcd: gf.Daemon) -> None:
+def test_unknown_service_is_not_found(grpcd: Daemon) -> None:
     with pytest.raises(grpc.RpcError) as info:
         _check(grpcd, "program:nope")
     assert info.value.code() is grpc.StatusCode.NOT_FOUND
 
 
-def test_program_follows_its_state_and_watch_sees_it(grpcd: gf.Daemon) -> None:
+def test_program_follows_its_state_and_watch_sees_it(grpcd: Daemon) -> None:
     stub = grpcd.stub()
     health = health_pb2_grpc.HealthStub(grpcd.channel())
     watch = health.Watch(health_pb2.HealthCheckRequest(service="program:later"))
@@ -100,18 +101,18 @@ def test_program_follows_its_state_and_watch_sees_it(grpcd: gf.Daemon) -> None:
 
     reader = threading.Thread(target=collect)
     reader.start()
-    gf.wait_until(lambda: seen == [NOT_SERVING], what="the first Watch answer")
+    wait_until(lambda: seen == [NOT_SERVING], what="the first Watch answer", retry_on=RPC_ERRORS)
     stub.StartProcess(pb.StartProcessRequest(target="later", wait=True), timeout=10)
     _wait_health(grpcd, "program:later", SERVING)
     stub.StopProcess(pb.StopProcessRequest(target="later", wait=True), timeout=10)
     _wait_health(grpcd, "program:later", NOT_SERVING)
-    gf.wait_until(lambda: seen[-1:] == [NOT_SERVING] and SERVING in seen)
+    wait_until(lambda: seen[-1:] == [NOT_SERVING] and SERVING in seen, retry_on=RPC_ERRORS)
     watch.cancel()
     reader.join(5)
 
 
-def test_added_group_gets_a_status(grpcd: gf.Daemon) -> None:
-    with open(grpcd.conf, "a") as fh:
+def test_added_group_gets_a_status(grpcd: Daemon) -> None:
+    with open(grpcd.config_path, "a") as fh:
         fh.write("\n[program:fresh]\ncommand=/bin/sleep 1000\nautostart=false\n")
     stub = grpcd.stub()
     stub.Reread(pb.RereadRequest(), timeout=10)
@@ -120,39 +121,43 @@ def test_added_group_gets_a_status(grpcd: gf.Daemon) -> None:
 
 
 def test_init_is_not_serving_while_shutting_down() -> None:
-    workdir = gf.short_tmpdir()
-    slow = gf.script(workdir, "slow_stop", SLOW_STOP)
-    d = gf.Daemon(
+    workdir = short_tmpdir()
+    slow = script(workdir, "slow_stop", SLOW_STOP)
+    d = grpc_daemon(
         workdir, f"[program:slow]\ncommand = {slow}\nstartsecs = 1\nstopwaitsecs = 10\n"
     )
     d.start()
     try:
         stub = d.stub()
-        gf.wait_state(stub, "slow", pb.PROCESS_STATE_RUNNING)
+        wait_state(stub, "slow", pb.PROCESS_STATE_RUNNING)
         _wait_health(d, "", SERVING)
         stub.Shutdown(pb.ShutdownRequest(), timeout=5)
-        gf.wait_until(
-            lambda: _check(d, "") == NOT_SERVING, timeout=5, what="the init to report NOT_SERVING"
+        wait_until(
+            lambda: _check(d, "") == NOT_SERVING,
+            timeout=5,
+            what="the init to report NOT_SERVING",
+            retry_on=RPC_ERRORS,
         )
-        assert d.wait_exit(15) == 0
+        assert d.wait(15) == 0
     finally:
         d.close()
 
 
-def test_program_health_check_decides_serving(grpcd: gf.Daemon) -> None:
+def test_program_health_check_decides_serving(grpcd: Daemon) -> None:
     stub = grpcd.stub()
     events = stub.WatchEvents(
         pb.WatchEventsRequest(
             after_sequence=0, processes=["checked"], kinds=[pb.EVENT_KIND_PROGRAM_HEALTH]
         )
     )
-    gf.wait_state(stub, "checked", pb.PROCESS_STATE_RUNNING)
+    wait_state(stub, "checked", pb.PROCESS_STATE_RUNNING)
     # RUNNING, but its own check fails: not serving.
-    gf.wait_until(
+    wait_until(
         lambda: (
             stub.GetProcess(pb.GetProcessRequest(process="checked"), timeout=5).process.health
             == pb.PROGRAM_HEALTH_UNHEALTHY
-        )
+        ),
+        retry_on=RPC_ERRORS,
     )
     _wait_health(grpcd, "program:checked", NOT_SERVING)
     # Readiness of the whole init waits for every autostart program to be healthy
@@ -175,17 +180,17 @@ def test_program_health_check_decides_serving(grpcd: gf.Daemon) -> None:
 
 def test_health_only_listener_needs_no_token_and_serves_nothing_else() -> None:
     """[grpc] health_listen: what Kubernetes' native gRPC probes can reach."""
-    health_port = gf.free_port()
-    workdir = gf.short_tmpdir()
-    d = gf.Daemon(
+    health_port = free_port()
+    workdir = short_tmpdir()
+    d = grpc_daemon(
         workdir,
         "[program:web]\ncommand = /bin/sleep 1000\nstartsecs = 0\n",
         grpc_section=(
-            f"listen = unix://{workdir}/g.sock\ntoken = {gf.TOKEN}\n"
+            f"listen = unix://{workdir}/g.sock\ntoken = {TOKEN}\n"
             f"health_listen = 0.0.0.0:{health_port}\n"
         ),
     )
-    d.start(wait_for=None)
+    d.start(wait=False)
     try:
         channel = grpc.insecure_channel(f"127.0.0.1:{health_port}")
         probe = health_pb2_grpc.HealthStub(channel)
@@ -197,7 +202,9 @@ def test_health_only_listener_needs_no_token_and_serves_nothing_else() -> None:
                 return False
             return bool(reply.status == SERVING)
 
-        gf.wait_until(ready, timeout=10, what="the health-only port to report SERVING")
+        wait_until(
+            ready, timeout=10, what="the health-only port to report SERVING", retry_on=RPC_ERRORS
+        )
         reply = probe.Check(health_pb2.HealthCheckRequest(service="program:web"), timeout=5)
         assert reply.status == SERVING
         control = pb_grpc.SupervisorServiceStub(channel)

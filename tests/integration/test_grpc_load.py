@@ -20,10 +20,8 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from supgrpc.v1 import supervisor_pb2 as pb
 from supgrpc.v1 import supervisor_pb2_grpc as pb_grpc
 
-try:
-    from . import grpc_fixtures as gf
-except ImportError:
-    import grpc_fixtures as gf  # type: ignore[no-redef, import-not-found, unused-ignore]
+from tests.support import free_port, grpc_daemon, py, short_tmpdir
+from tests.support.grpc_clients import TOKEN, auth, wait_state
 
 HALF_OPEN = 100
 HEALTH_HALF_OPEN = 16  # 4 took the health-only port down
@@ -33,7 +31,7 @@ FOLLOWERS = 1000
 FOLLOWER_CHANNELS = 4
 # Generous: the point is "answers", not "answers fast"; on main these never answered.
 ANSWER_WITHIN = 5.0
-ECHO = gf.py("import sys; [sys.stdout.write(line) for line in sys.stdin]")
+ECHO = py("import sys; [sys.stdout.write(line) for line in sys.stdin]")
 
 
 def _separate(target: str) -> Any:
@@ -100,18 +98,18 @@ def _reflection(channel: Any, release: threading.Event) -> Any:
         request_serializer=lambda m: m,
         response_deserializer=lambda b: b,
     )
-    return call(_never(release), metadata=gf.auth(), timeout=120)
+    return call(_never(release), metadata=auth(), timeout=120)
 
 
 def test_half_open_calls_reflection_and_idle_followers_starve_nothing() -> None:
-    port, health_port = gf.free_port(), gf.free_port()
-    workdir = gf.short_tmpdir()
-    d = gf.Daemon(
+    port, health_port = free_port(), free_port()
+    workdir = short_tmpdir()
+    d = grpc_daemon(
         workdir,
         f"[program:echo]\ncommand = {ECHO}\nstartsecs = 0\n",
         grpc_section=(
             f"listen = unix://{workdir}/g.sock, 127.0.0.1:{port}\n"
-            f"token = {gf.TOKEN}\nhealth_listen = 127.0.0.1:{health_port}\n"
+            f"token = {TOKEN}\nhealth_listen = 127.0.0.1:{health_port}\n"
         ),
     )
     d.start()
@@ -121,7 +119,7 @@ def test_half_open_calls_reflection_and_idle_followers_starve_nothing() -> None:
     sockets: list[socket.socket] = []
     try:
         stub = pb_grpc.SupervisorServiceStub(d.channel(target))
-        gf.wait_state(stub, "echo", pb.PROCESS_STATE_RUNNING, gf.auth())
+        wait_state(stub, "echo", pb.PROCESS_STATE_RUNNING, auth())
 
         sockets = [_half_open(port) for _ in range(HALF_OPEN)]
         sockets += [_half_open(health_port, HEALTH_CHECK) for _ in range(HEALTH_HALF_OPEN)]
@@ -133,7 +131,7 @@ def test_half_open_calls_reflection_and_idle_followers_starve_nothing() -> None:
         request = pb.TailLogRequest(processes=["echo"], follow=True, offset=0)
         followers = [
             pb_grpc.SupervisorServiceStub(follower_channels[i % FOLLOWER_CHANNELS]).TailLog(
-                request, metadata=gf.auth(), timeout=120
+                request, metadata=auth(), timeout=120
             )
             for i in range(FOLLOWERS)
         ]
@@ -145,7 +143,7 @@ def test_half_open_calls_reflection_and_idle_followers_starve_nothing() -> None:
         for _ in range(5):
             started = time.monotonic()
             reply = stub.ListProcesses(
-                pb.ListProcessesRequest(), metadata=gf.auth(), timeout=ANSWER_WITHIN
+                pb.ListProcessesRequest(), metadata=auth(), timeout=ANSWER_WITHIN
             )
             assert [p.name for p in reply.processes] == ["echo"]
             status = health.Check(health_pb2.HealthCheckRequest(), timeout=ANSWER_WITHIN)
@@ -154,7 +152,7 @@ def test_half_open_calls_reflection_and_idle_followers_starve_nothing() -> None:
 
         # Every follower was admitted and is live: one line reaches all of them.
         stub.WriteStdin(
-            pb.WriteStdinRequest(process="echo", data=b"ping\n"), metadata=gf.auth(), timeout=5
+            pb.WriteStdinRequest(process="echo", data=b"ping\n"), metadata=auth(), timeout=5
         )
         for call in followers:
             first = next(call)

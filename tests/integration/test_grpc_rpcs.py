@@ -15,10 +15,8 @@ from grpc_reflection.v1alpha.proto_reflection_descriptor_database import (
 )
 from supgrpc.v1 import supervisor_pb2 as pb
 
-try:
-    from . import grpc_fixtures as gf
-except ImportError:
-    import grpc_fixtures as gf  # type: ignore[no-redef, import-not-found, unused-ignore]
+from tests.support import Daemon, grpc_daemon, short_tmpdir, wait_until
+from tests.support.grpc_clients import RPC_ERRORS, TOKEN, auth, wait_state, with_metadata
 
 pytestmark = pytest.mark.integration
 
@@ -49,24 +47,19 @@ BASE = ["cat", "grp:w1", "grp:w2", "sleeper"]
 
 
 @pytest.fixture(scope="module")
-def grpcd() -> Iterator[gf.Daemon]:
-    workdir = gf.short_tmpdir()
-    d = gf.Daemon(workdir, PROGRAMS)
-    d.grpc_section = f"listen = unix://{d.sock}, 127.0.0.1:{d.port}\ntoken = {gf.TOKEN}\n"
-    d.write_config()
-    d.start()
-    yield d
-    d.close()
+def grpcd() -> Iterator[Daemon]:
+    with grpc_daemon(short_tmpdir(), PROGRAMS, token=TOKEN, tcp=True) as d:
+        yield d.start()
 
 
 class Conn:
     """A raw stub with the token attached to every call."""
 
-    def __init__(self, grpcd: gf.Daemon, address: str, transport: str) -> None:
+    def __init__(self, grpcd: Daemon, address: str, transport: str) -> None:
         self.grpcd = grpcd
         self.transport = transport
         self._stub = grpcd.stub(address)
-        self.md = gf.auth()
+        self.md = auth()
 
     def __getattr__(self, rpc: str) -> Any:
         method = getattr(self._stub, rpc)
@@ -81,7 +74,7 @@ class Conn:
 
 
 @pytest.fixture(params=["unix", "tcp"])
-def conn(request: pytest.FixtureRequest, grpcd: gf.Daemon) -> Conn:
+def conn(request: pytest.FixtureRequest, grpcd: Daemon) -> Conn:
     address = grpcd.unix_address if request.param == "unix" else grpcd.tcp_address
     return Conn(grpcd, address, request.param)
 
@@ -96,12 +89,12 @@ def test_get_state(conn: Conn) -> None:
     assert reply.version
     assert reply.pid == conn.grpcd.proc.pid  # type: ignore[union-attr]
     assert reply.identifier == "supervisor"
-    assert reply.config_file == str(conn.grpcd.conf)
+    assert reply.config_file == str(conn.grpcd.config_path)
     assert abs(reply.start_time.seconds - time.time()) < 600
 
 
 def test_list_and_get_process(conn: Conn) -> None:
-    gf.wait_until(lambda: _state(conn, "grp:w1") == pb.PROCESS_STATE_RUNNING)
+    wait_until(lambda: _state(conn, "grp:w1") == pb.PROCESS_STATE_RUNNING, retry_on=RPC_ERRORS)
     names = [p.namespec for p in conn.ListProcesses(pb.ListProcessesRequest()).processes]
     # Sorted by group, then name; later tests may have added groups of their own.
     assert [n for n in names if n in BASE] == BASE and names == sorted(names)
@@ -149,7 +142,7 @@ def test_group_targets_and_timeout(conn: Conn) -> None:
 
 
 def test_signal_by_name_and_number(conn: Conn) -> None:
-    gf.wait_until(lambda: _state(conn, "grp:w1") == pb.PROCESS_STATE_RUNNING)
+    wait_until(lambda: _state(conn, "grp:w1") == pb.PROCESS_STATE_RUNNING, retry_on=RPC_ERRORS)
     by_name = conn.SignalProcess(pb.SignalProcessRequest(target="grp:w1", name="CONT"))
     assert by_name.results[0].code == pb.RESULT_CODE_OK
     by_number = conn.SignalProcess(pb.SignalProcessRequest(target="grp:*", number=18))
@@ -166,7 +159,7 @@ def test_write_stdin_then_read_and_tail_log(conn: Conn) -> None:
         reply = conn.ReadLog(pb.ReadLogRequest(process="cat", offset=-4096))
         return marker in reply.data
 
-    gf.wait_until(echoed, what="cat to echo stdin")
+    wait_until(echoed, what="cat to echo stdin", retry_on=RPC_ERRORS)
     reply = conn.ReadLog(pb.ReadLogRequest(process="cat", stream=pb.LOG_STREAM_STDOUT))
     assert marker in reply.data and reply.file_size >= len(reply.data)
     head = conn.ReadLog(pb.ReadLogRequest(process="cat", offset=0, length=3))
@@ -180,7 +173,7 @@ def test_write_stdin_then_read_and_tail_log(conn: Conn) -> None:
 
 def test_clear_log(conn: Conn) -> None:
     conn.WriteStdin(pb.WriteStdinRequest(process="cat", data=b"to be cleared\n"))
-    gf.wait_until(lambda: conn.ReadLog(pb.ReadLogRequest(process="cat")).data)
+    wait_until(lambda: conn.ReadLog(pb.ReadLogRequest(process="cat")).data, retry_on=RPC_ERRORS)
     reply = conn.ClearLog(pb.ClearLogRequest(process="cat"))
     assert [(r.process, r.code) for r in reply.results] == [("cat", pb.RESULT_CODE_OK)]
     assert conn.ReadLog(pb.ReadLogRequest(process="cat")).data == b""
@@ -221,8 +214,8 @@ def test_watch_events_sees_a_restart(conn: Conn) -> None:
     assert seqs == sorted(seqs) and len(set(seqs)) == len(seqs)
 
 
-def _append(grpcd: gf.Daemon, text: str) -> None:
-    with open(grpcd.conf, "a") as fh:
+def _append(grpcd: Daemon, text: str) -> None:
+    with open(grpcd.config_path, "a") as fh:
         fh.write(text)
 
 
@@ -244,12 +237,12 @@ def test_reread_add_remove_update(conn: Conn) -> None:
     _append(conn.grpcd, f"\n[program:upd_{t}]\ncommand=/bin/sleep 1000\nstartsecs=0\n")
     applied = conn.Update(pb.UpdateRequest(groups=[f"upd_{t}"], timeout=Duration(seconds=10)))
     assert list(applied.added) == [f"upd_{t}"]
-    gf.wait_until(lambda: _state(conn, f"upd_{t}") == pb.PROCESS_STATE_RUNNING)
+    wait_until(lambda: _state(conn, f"upd_{t}") == pb.PROCESS_STATE_RUNNING, retry_on=RPC_ERRORS)
 
 
 def test_reflection_lists_services(conn: Conn) -> None:
     address = conn.grpcd.unix_address if conn.transport == "unix" else conn.grpcd.tcp_address
-    channel = gf.with_metadata(conn.grpcd.channel(address), gf.auth())
+    channel = with_metadata(conn.grpcd.channel(address), auth())
     services = ProtoReflectionDescriptorDatabase(channel).get_services()
     assert "supgrpc.v1.SupervisorService" in services
     assert "grpc.health.v1.Health" in services
@@ -257,17 +250,15 @@ def test_reflection_lists_services(conn: Conn) -> None:
 
 @pytest.mark.parametrize("transport", ["unix", "tcp"])
 def test_shutdown(transport: str) -> None:
-    workdir = gf.short_tmpdir()
-    d = gf.Daemon(workdir, "[program:s]\ncommand=/bin/sleep 1000\nstartsecs=0\n")
-    d.grpc_section = f"listen = unix://{d.sock}, 127.0.0.1:{d.port}\ntoken = {gf.TOKEN}\n"
-    d.write_config()
-    d.start()
+    workdir = short_tmpdir()
+    program = "[program:s]\ncommand=/bin/sleep 1000\nstartsecs=0\n"
+    d = grpc_daemon(workdir, program, token=TOKEN, tcp=True).start()
     try:
         stub = d.stub(d.unix_address if transport == "unix" else d.tcp_address)
-        gf.wait_state(stub, "s", pb.PROCESS_STATE_RUNNING, gf.auth())
-        stub.Shutdown(pb.ShutdownRequest(), metadata=gf.auth(), timeout=5)
-        assert d.wait_exit(10) == 0
-        assert "shutdown requested through the API" in d.main_log()
+        wait_state(stub, "s", pb.PROCESS_STATE_RUNNING, auth())
+        stub.Shutdown(pb.ShutdownRequest(), metadata=auth(), timeout=5)
+        assert d.wait(10) == 0
+        assert "shutdown requested through the API" in d.log()
     finally:
         d.close()
 
@@ -275,20 +266,20 @@ def test_shutdown(transport: str) -> None:
 def test_waits_outstanding_at_shutdown_are_answered() -> None:
     """Issue 11, item 2: a start waiting for RUNNING (no timeout, no deadline) when the daemon
     shuts down gets an answer, and the daemon still exits promptly."""
-    workdir = gf.short_tmpdir()
-    d = gf.Daemon(
+    workdir = short_tmpdir()
+    d = grpc_daemon(
         workdir, "[program:slow]\ncommand=/bin/sleep 1000\nstartsecs=60\nautostart=false\n"
     )
     d.start()
     try:
         stub = d.stub()
         pending = stub.StartProcess.future(pb.StartProcessRequest(target="slow", wait=True))
-        gf.wait_state(stub, "slow", pb.PROCESS_STATE_STARTING)
+        wait_state(stub, "slow", pb.PROCESS_STATE_STARTING)
         assert not pending.done()
         assert d.proc is not None
         t0 = time.monotonic()
         d.proc.terminate()
-        assert d.wait_exit(15) == 0
+        assert d.wait(15) == 0
         reply = pending.result(timeout=15)  # answered (per-process result), not hanging
         assert [r.process for r in reply.results] == ["slow"]
         assert reply.results[0].code != pb.RESULT_CODE_OK, reply

@@ -19,11 +19,9 @@ from supgrpc_client import Client, TlsOptions, Unauthenticated, Unavailable
 from supgrpc_client.address import default_socket_path as client_default
 
 from supervisor_grpc.frontends.grpc.listeners import default_socket_path as server_default
-
-try:
-    from . import grpc_fixtures as gf
-except ImportError:
-    import grpc_fixtures as gf  # type: ignore[no-redef, import-not-found, unused-ignore]
+from tests.support import SUPGRPCD, Daemon, free_port, grpc_daemon, short_tmpdir, wait_until
+from tests.support.certs import make_certs
+from tests.support.grpc_clients import RPC_ERRORS, TOKEN, auth
 
 pytestmark = pytest.mark.integration
 
@@ -32,16 +30,16 @@ ONE = "[program:one]\ncommand = /bin/sleep 1000\nstartsecs = 0\n"
 
 @pytest.fixture(scope="module")
 def certs() -> Iterator[dict[str, Path]]:
-    directory = Path(gf.short_tmpdir())
-    yield gf.make_certs(directory)
+    directory = Path(short_tmpdir())
+    yield make_certs(directory)
     shutil.rmtree(directory, ignore_errors=True)
 
 
 @pytest.fixture(scope="module")
-def token_daemon() -> Iterator[gf.Daemon]:
-    workdir = gf.short_tmpdir()
-    d = gf.Daemon(workdir, ONE)
-    d.grpc_section = f"listen = unix://{d.sock} 127.0.0.1:{d.port}\ntoken = {gf.TOKEN}\n"
+def token_daemon() -> Iterator[Daemon]:
+    workdir = short_tmpdir()
+    d = grpc_daemon(workdir, ONE)
+    d.grpc_section = f"listen = unix://{d.grpc_sock} 127.0.0.1:{d.port}\ntoken = {TOKEN}\n"
     d.write_config()
     d.start()
     yield d
@@ -51,11 +49,11 @@ def token_daemon() -> Iterator[gf.Daemon]:
 @pytest.mark.parametrize("transport", ["unix", "tcp"])
 @pytest.mark.parametrize(
     "metadata",
-    [(), gf.auth("wrong"), (("authorization", gf.TOKEN),)],
+    [(), auth("wrong"), (("authorization", TOKEN),)],
     ids=["missing", "wrong", "no-scheme"],
 )
 def test_missing_or_wrong_token_is_unauthenticated(
-    token_daemon: gf.Daemon, transport: str, metadata: tuple[tuple[str, str], ...]
+    token_daemon: Daemon, transport: str, metadata: tuple[tuple[str, str], ...]
 ) -> None:
     d = token_daemon
     address = d.unix_address if transport == "unix" else d.tcp_address
@@ -70,39 +68,39 @@ def test_missing_or_wrong_token_is_unauthenticated(
     with pytest.raises(grpc.RpcError) as checked:
         health.Check(health_pb2.HealthCheckRequest(), metadata=metadata, timeout=5)
     assert checked.value.code() is grpc.StatusCode.UNAUTHENTICATED
-    assert stub.GetState(pb.GetStateRequest(), metadata=gf.auth(), timeout=5).pid > 0
+    assert stub.GetState(pb.GetStateRequest(), metadata=auth(), timeout=5).pid > 0
 
 
-def test_client_library_raises_unauthenticated(token_daemon: gf.Daemon) -> None:
+def test_client_library_raises_unauthenticated(token_daemon: Daemon) -> None:
     with Client(token_daemon.tcp_address, token="nope") as client, pytest.raises(Unauthenticated):
         client.get_state()
-    with Client(token_daemon.tcp_address, token=gf.TOKEN) as client:
+    with Client(token_daemon.tcp_address, token=TOKEN) as client:
         assert client.get_state().state == "RUNNING"
 
 
 def test_tls_with_token(certs: dict[str, Path]) -> None:
-    workdir = gf.short_tmpdir()
-    d = gf.Daemon(workdir, ONE)
+    workdir = short_tmpdir()
+    d = grpc_daemon(workdir, ONE)
     d.grpc_section = (
-        f"listen = 127.0.0.1:{d.port} unix://{d.sock}\ntoken = {gf.TOKEN}\n"
+        f"listen = 127.0.0.1:{d.port} unix://{d.grpc_sock}\ntoken = {TOKEN}\n"
         f"tls_cert = {certs['server.pem']}\ntls_key = {certs['server.key']}\n"
     )
     d.write_config()
     d.start()
     try:
         tls = TlsOptions(ca=str(certs["ca.pem"]))
-        with Client(d.tcp_address, token=gf.TOKEN, tls=tls) as client:
+        with Client(d.tcp_address, token=TOKEN, tls=tls) as client:
             assert client.get_state().state == "RUNNING"
-        with Client(d.tcp_address, token=gf.TOKEN, timeout=3) as plain, pytest.raises(Unavailable):
+        with Client(d.tcp_address, token=TOKEN, timeout=3) as plain, pytest.raises(Unavailable):
             plain.get_state()
         wrong_ca = TlsOptions(ca=str(certs["other.pem"]))
         with (
-            Client(d.tcp_address, token=gf.TOKEN, tls=wrong_ca, timeout=3) as client,
+            Client(d.tcp_address, token=TOKEN, tls=wrong_ca, timeout=3) as client,
             pytest.raises(Unavailable),
         ):
             client.get_state()
         # The unix socket stays plaintext (file permissions protect it), token still required.
-        with Client(d.unix_address, token=gf.TOKEN) as client:
+        with Client(d.unix_address, token=TOKEN) as client:
             assert client.get_state().pid > 0
     finally:
         d.stop()
@@ -110,15 +108,15 @@ def test_tls_with_token(certs: dict[str, Path]) -> None:
 
 
 def test_mutual_tls_without_token(certs: dict[str, Path]) -> None:
-    workdir = gf.short_tmpdir()
-    d = gf.Daemon(workdir, ONE)
+    workdir = short_tmpdir()
+    d = grpc_daemon(workdir, ONE)
     d.grpc_section = (
         f"listen = 0.0.0.0:{d.port}\n"
         f"tls_cert = {certs['server.pem']}\ntls_key = {certs['server.key']}\n"
         f"tls_client_ca = {certs['ca.pem']}\n"
     )
     d.write_config()
-    d.start(wait_for="tcp")
+    d.start(wait="tcp")
     try:
         mutual = TlsOptions(
             ca=str(certs["ca.pem"]), cert=str(certs["client.pem"]), key=str(certs["client.key"])
@@ -135,11 +133,11 @@ def test_mutual_tls_without_token(certs: dict[str, Path]) -> None:
 
 def _refused(grpc_section: str, *, programs: str = ONE) -> str:
     """Start a daemon expected to exit 2 at once; return its one-line error."""
-    workdir = gf.short_tmpdir()
+    workdir = short_tmpdir()
     try:
-        d = gf.Daemon(workdir, programs, grpc_section=grpc_section)
+        d = grpc_daemon(workdir, programs, grpc_section=grpc_section)
         result = subprocess.run(
-            [gf.SUPGRPCD, "-c", str(d.conf)], capture_output=True, text=True, timeout=20
+            [SUPGRPCD, "-c", str(d.config_path)], capture_output=True, text=True, timeout=20
         )
         assert result.returncode == 2, result.stderr
         lines = [line for line in result.stderr.splitlines() if line.startswith("supgrpcd:")]
@@ -150,12 +148,12 @@ def _refused(grpc_section: str, *, programs: str = ONE) -> str:
 
 
 def test_refuses_non_loopback_tcp_without_token_or_mtls() -> None:
-    message = _refused(f"listen = 0.0.0.0:{gf.free_port()}\n")
+    message = _refused(f"listen = 0.0.0.0:{free_port()}\n")
     assert "[grpc] listen" in message and "refusing" in message and "mutual TLS" in message
 
 
 def test_refuses_loopback_tcp_without_token() -> None:
-    message = _refused(f"listen = 127.0.0.1:{gf.free_port()}\n")
+    message = _refused(f"listen = 127.0.0.1:{free_port()}\n")
     assert "[grpc] listen" in message and "token" in message
 
 
@@ -169,7 +167,7 @@ def test_tcp_port_in_use_is_a_config_error() -> None:
 
 
 def test_unix_socket_in_use_is_a_config_error() -> None:
-    directory = gf.short_tmpdir()
+    directory = short_tmpdir()
     path = f"{directory}/live.sock"
     try:
         with socket.socket(socket.AF_UNIX) as live:
@@ -182,7 +180,7 @@ def test_unix_socket_in_use_is_a_config_error() -> None:
 
 
 def test_regular_file_at_socket_path_is_a_config_error() -> None:
-    directory = gf.short_tmpdir()
+    directory = short_tmpdir()
     try:
         Path(f"{directory}/file.sock").write_text("not a socket")
         message = _refused(f"listen = unix://{directory}/file.sock\n")
@@ -193,26 +191,26 @@ def test_regular_file_at_socket_path_is_a_config_error() -> None:
 
 
 def test_stale_socket_is_replaced_and_mode_applied() -> None:
-    workdir = gf.short_tmpdir()
-    d = gf.Daemon(workdir, ONE)
+    workdir = short_tmpdir()
+    d = grpc_daemon(workdir, ONE)
     stale = socket.socket(socket.AF_UNIX)
-    stale.bind(d.sock)  # bound, never listening, then closed: a dead daemon's leftover
+    stale.bind(d.grpc_sock)  # bound, never listening, then closed: a dead daemon's leftover
     stale.close()
-    d.grpc_section = f"listen = unix://{d.sock}\nchmod = 0660\n"
+    d.grpc_section = f"listen = unix://{d.grpc_sock}\nchmod = 0660\n"
     d.write_config()
     d.start()
     try:
-        assert stat.S_IMODE(os.stat(d.sock).st_mode) == 0o660
+        assert stat.S_IMODE(os.stat(d.grpc_sock).st_mode) == 0o660
         with Client(d.unix_address) as client:
             assert client.get_state().state == "RUNNING"
     finally:
         d.stop()
-        assert not os.path.exists(d.sock), "the socket file should be removed at exit"
+        assert not os.path.exists(d.grpc_sock), "the socket file should be removed at exit"
         shutil.rmtree(workdir, ignore_errors=True)
 
 
-def test_default_mode_is_0700(token_daemon: gf.Daemon) -> None:
-    assert stat.S_IMODE(os.stat(token_daemon.sock).st_mode) == 0o700
+def test_default_mode_is_0700(token_daemon: Daemon) -> None:
+    assert stat.S_IMODE(os.stat(token_daemon.grpc_sock).st_mode) == 0o700
 
 
 def test_default_socket_path_rule_matches_on_both_sides(tmp_path: Path) -> None:
@@ -243,18 +241,19 @@ def test_token_over_plaintext_on_a_non_loopback_address_is_warned_about(
     certs: dict[str, Path],
 ) -> None:
     """Issue 11, item 13: the bearer token would cross the network in clear text."""
-    workdir = gf.short_tmpdir()
-    port = gf.free_port()
-    d = gf.Daemon(
+    workdir = short_tmpdir()
+    port = free_port()
+    d = grpc_daemon(
         workdir,
         ONE,
-        grpc_section=f"listen = unix://{workdir}/g.sock, 0.0.0.0:{port}\ntoken = {gf.TOKEN}\n",
+        grpc_section=f"listen = unix://{workdir}/g.sock, 0.0.0.0:{port}\ntoken = {TOKEN}\n",
     )
     d.start()
     try:
-        warned = gf.wait_until(
-            lambda: [x for x in d.main_log().splitlines() if "INSECURE" in x],
+        warned = wait_until(
+            lambda: [x for x in d.log().splitlines() if "INSECURE" in x],
             what="the plaintext-token warning",
+            retry_on=RPC_ERRORS,
         )
         assert len(warned) == 1
         assert f"0.0.0.0:{port}" in warned[0] and "tls_cert" in warned[0]
@@ -263,17 +262,19 @@ def test_token_over_plaintext_on_a_non_loopback_address_is_warned_about(
         d.close()
     # With TLS, or on loopback only, there is nothing to warn about.
     for section in (
-        f"listen = 0.0.0.0:{port}\ntoken = {gf.TOKEN}\n"
+        f"listen = 0.0.0.0:{port}\ntoken = {TOKEN}\n"
         f"tls_cert = {certs['server.pem']}\ntls_key = {certs['server.key']}\n",
-        f"listen = 127.0.0.1:{port}\ntoken = {gf.TOKEN}\n",
+        f"listen = 127.0.0.1:{port}\ntoken = {TOKEN}\n",
     ):
-        workdir = gf.short_tmpdir()
-        d = gf.Daemon(workdir, ONE, grpc_section=f"listen = unix://{workdir}/g.sock\n")
-        d.grpc_section = section.replace("listen = ", f"listen = unix://{d.sock}, ", 1)
+        workdir = short_tmpdir()
+        d = grpc_daemon(workdir, ONE, grpc_section=f"listen = unix://{workdir}/g.sock\n")
+        d.grpc_section = section.replace("listen = ", f"listen = unix://{d.grpc_sock}, ", 1)
         d.write_config()
         d.start()
         try:
-            gf.wait_until(lambda d=d: "gRPC listening" in d.main_log(), what="listening")
-            assert "INSECURE" not in d.main_log()
+            wait_until(
+                lambda d=d: "gRPC listening" in d.log(), what="listening", retry_on=RPC_ERRORS
+            )
+            assert "INSECURE" not in d.log()
         finally:
             d.close()

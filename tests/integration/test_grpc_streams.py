@@ -25,11 +25,8 @@ from supervisor_grpc.frontends.grpc.streams import (
     follow_logs,
 )
 from supervisor_grpc.logstore import EventJournal, LogChannel
-
-try:
-    from . import grpc_fixtures as gf
-except ImportError:
-    import grpc_fixtures as gf  # type: ignore[no-redef, import-not-found, unused-ignore]
+from tests.support import Daemon, grpc_daemon, running, script, short_tmpdir
+from tests.support.grpc_clients import wait_state
 
 pytestmark = pytest.mark.integration
 
@@ -63,11 +60,11 @@ TICKER = """
 
 
 @pytest.fixture(scope="module")
-def grpcd() -> Iterator[gf.Daemon]:
-    workdir = gf.short_tmpdir()
-    counter = gf.script(workdir, "counter", COUNTER)
-    spewer = gf.script(workdir, "spewer", SPEWER)
-    ticker = gf.script(workdir, "ticker", TICKER)
+def grpcd() -> Iterator[Daemon]:
+    workdir = short_tmpdir()
+    counter = script(workdir, "counter", COUNTER)
+    spewer = script(workdir, "spewer", SPEWER)
+    ticker = script(workdir, "ticker", TICKER)
     programs = f"""
         [program:counter]
         command = {counter}
@@ -94,7 +91,7 @@ def grpcd() -> Iterator[gf.Daemon]:
         startsecs = 1
         autostart = false
     """
-    d = gf.Daemon(workdir, programs)
+    d = grpc_daemon(workdir, programs)
     d.start()
     yield d
     d.close()
@@ -104,9 +101,9 @@ def _lines_of(data: bytes) -> list[bytes]:
     return data.split(b"\n")
 
 
-def test_follow_has_no_gap_no_duplicate_across_rotation(grpcd: gf.Daemon) -> None:
+def test_follow_has_no_gap_no_duplicate_across_rotation(grpcd: Daemon) -> None:
     stub = grpcd.stub()
-    gf.wait_state(stub, "counter", pb.PROCESS_STATE_RUNNING)
+    wait_state(stub, "counter", pb.PROCESS_STATE_RUNNING)
     stream = stub.TailLog(pb.TailLogRequest(processes=["counter"], tail_bytes=0, follow=True))
     received = bytearray()
     expected_offset: int | None = None
@@ -125,7 +122,7 @@ def test_follow_has_no_gap_no_duplicate_across_rotation(grpcd: gf.Daemon) -> Non
     assert os.path.exists(f"{grpcd.dir}/counter.log.1"), "the log never rotated"
 
 
-def test_multiplexed_follow_keeps_each_stream_in_order(grpcd: gf.Daemon) -> None:
+def test_multiplexed_follow_keeps_each_stream_in_order(grpcd: Daemon) -> None:
     stub = grpcd.stub()
     stream = stub.TailLog(
         pb.TailLogRequest(
@@ -184,7 +181,7 @@ def _check_contiguous(chunks: list[Any]) -> tuple[bytes, int]:
     return bytes(data), gaps
 
 
-def test_slow_follower_gets_a_gap_and_never_slows_the_fast_one(grpcd: gf.Daemon) -> None:
+def test_slow_follower_gets_a_gap_and_never_slows_the_fast_one(grpcd: Daemon) -> None:
     fast_stub = grpcd.stub()
     # A separate connection with a fixed, small flow-control window for the slow reader.
     slow_channel = grpc.insecure_channel(
@@ -257,7 +254,7 @@ def test_stream_slots_refuse_one_more_and_free_on_exit() -> None:
     asyncio.run(main())
 
 
-def test_cancel_mid_stream_ends_it_on_the_server(grpcd: gf.Daemon) -> None:
+def test_cancel_mid_stream_ends_it_on_the_server(grpcd: Daemon) -> None:
     """A cancelled follower ends; unary RPCs answer while many followers are open."""
     stub = grpcd.stub()
     request = pb.TailLogRequest(processes=["counter"], tail_bytes=0, follow=True)
@@ -271,7 +268,7 @@ def test_cancel_mid_stream_ends_it_on_the_server(grpcd: gf.Daemon) -> None:
         assert s.code() is grpc.StatusCode.CANCELLED
 
 
-def test_watch_events_sees_the_lifecycle_in_order(grpcd: gf.Daemon) -> None:
+def test_watch_events_sees_the_lifecycle_in_order(grpcd: Daemon) -> None:
     stub = grpcd.stub()
     stream = stub.WatchEvents(
         pb.WatchEventsRequest(
@@ -299,9 +296,9 @@ def test_watch_events_sees_the_lifecycle_in_order(grpcd: gf.Daemon) -> None:
 
 
 def test_daemon_stop_ends_followers_promptly() -> None:
-    with gf.running("[program:s]\ncommand=/bin/sleep 1000\nstartsecs=0\n") as d:
+    with running("[program:s]\ncommand=/bin/sleep 1000\nstartsecs=0\n") as d:
         stub = d.stub()
-        gf.wait_state(stub, "s", pb.PROCESS_STATE_RUNNING)
+        wait_state(stub, "s", pb.PROCESS_STATE_RUNNING)
         logs = stub.TailLog(
             pb.TailLogRequest(streams=[pb.LOG_STREAM_MAIN], tail_lines=1, follow=True)
         )
@@ -310,7 +307,7 @@ def test_daemon_stop_ends_followers_promptly() -> None:
         t0 = time.monotonic()
         assert d.proc is not None
         d.proc.terminate()
-        assert d.wait_exit(10) == 0
+        assert d.wait(10) == 0
         assert time.monotonic() - t0 < 4
         for stream in (logs, events):
             try:
@@ -419,14 +416,14 @@ def test_followers_continue_across_a_reload_and_star_picks_up_new_programs() -> 
     """A reload that changes ``web`` replaces its process (and log channel): a ``web``
     follower goes on with the new one instead of ending with OK as if the daemon had shut
     down, and a ``*`` follower also picks up a program the reload added."""
-    workdir = gf.short_tmpdir()
-    sayer = gf.script(workdir, "sayer", SAYER)
+    workdir = short_tmpdir()
+    sayer = script(workdir, "sayer", SAYER)
     web = f"[program:web]\ncommand = {sayer} web-v1\nstartsecs = 0\n"
-    d = gf.Daemon(workdir, web)
+    d = grpc_daemon(workdir, web)
     d.start()
     try:
         stub = d.stub()
-        gf.wait_state(stub, "web", pb.PROCESS_STATE_RUNNING)
+        wait_state(stub, "web", pb.PROCESS_STATE_RUNNING)
         one = stub.TailLog(pb.TailLogRequest(processes=["web"], follow=True, offset=0), timeout=60)
         star = stub.TailLog(pb.TailLogRequest(processes=["*"], follow=True, offset=0), timeout=60)
         _read_until_text(one, {b"web-v1"})

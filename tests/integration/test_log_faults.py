@@ -8,59 +8,34 @@ reopen fails for one channel.
 
 from __future__ import annotations
 
-import fcntl
 import itertools
 import os
 import re
 import shutil
 import signal
 import subprocess
-import termios
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.integration.grpc_fixtures import SUPGRPCD, Daemon, no_zombies_of, py, short_tmpdir
-from tests.integration.grpc_fixtures import wait_until as grpc_wait_until
+from tests.support import (
+    SUPGRPCD,
+    Daemon,
+    grpc_daemon,
+    grpc_options,
+    py,
+    short_tmpdir,
+    wait_until,
+    zombies_of,
+)
+from tests.support.grpc_clients import RPC_ERRORS
+from tests.support.stalled import StalledStdoutDaemon
 
 # Generous bounds: a frozen loop misses them by far more (forever, before the fix).
 ANSWER_WITHIN = 5.0
 EXIT_WITHIN = 10.0
-
-
-class StalledStdoutDaemon(Daemon):
-    """A daemon whose stdout is a pipe: the read end is kept open and never read."""
-
-    read_end: int = -1
-
-    def start(self, *, wait_for: str | None = "unix", extra_args: tuple[str, ...] = ()) -> None:
-        self.read_end, write_end = os.pipe()
-        with open(self.output, "wb") as err:
-            self.proc = subprocess.Popen(
-                [SUPGRPCD, "-c", str(self.conf), *extra_args],
-                stdout=write_end,
-                stderr=err,
-                start_new_session=True,
-            )
-        os.close(write_end)
-        if wait_for == "unix":
-            grpc_wait_until(lambda: self._accepts_unix(), what=f"{self.sock} to accept")
-
-    def queued(self) -> int:
-        """Bytes sitting unread in the stdout pipe."""
-        buf = bytearray(4)
-        fcntl.ioctl(self.read_end, termios.FIONREAD, buf)
-        return int.from_bytes(buf, "little")
-
-    def close(self) -> None:
-        try:
-            self.stop()
-        finally:
-            if self.read_end >= 0:
-                os.close(self.read_end)
-            shutil.rmtree(self.dir, ignore_errors=True)
 
 
 SPEW = py('import sys, itertools; [print(80 * "x") for _ in itertools.count()]')
@@ -101,34 +76,44 @@ def test_unread_stdout_pipe_never_freezes_the_loop(stalled: StalledStdoutDaemon)
     try:
         # The pipe fills up (64 KiB by default) while spew keeps writing to /dev/stdout,
         # then the sink's own buffer does, and it starts dropping.
-        grpc_wait_until(
-            lambda: client.get_process("spew").stdout_log.failing, what="the sink to drop"
+        wait_until(
+            lambda: client.get_process("spew").stdout_log.failing,
+            what="the sink to drop",
+            retry_on=RPC_ERRORS,
         )
         assert stalled.queued() > 16384  # nobody read a byte: the pipe is full
-        sleeper = grpc_wait_until(lambda: client.get_process("sleeper").pid, what="sleeper to run")
+        sleeper = wait_until(
+            lambda: client.get_process("sleeper").pid, what="sleeper to run", retry_on=RPC_ERRORS
+        )
         # Status still answers promptly, again and again, while the pipe stays full.
         for _ in range(5):
             _, took = _timed(client.list_processes)
             assert took < ANSWER_WITHIN
         # A child that dies is reaped (no zombie is left) and its exit recorded.
         os.kill(sleeper, signal.SIGKILL)
-        grpc_wait_until(
-            lambda: client.get_process("sleeper").state == "EXITED", what="sleeper EXITED"
+        wait_until(
+            lambda: client.get_process("sleeper").state == "EXITED",
+            what="sleeper EXITED",
+            retry_on=RPC_ERRORS,
         )
-        assert grpc_wait_until(lambda: no_zombies_of(stalled.proc.pid), what="no zombie")
+        assert wait_until(
+            lambda: not zombies_of(stalled.proc.pid), what="no zombie", retry_on=RPC_ERRORS
+        )
         # What the stalled sink could not take is counted, in an RPC field...
-        spew = grpc_wait_until(
+        spew = wait_until(
             lambda: (p := client.get_process("spew")).stdout_log.dropped_bytes > 0 and p,
             what="dropped bytes reported",
+            retry_on=RPC_ERRORS,
         )
         assert spew.stdout_log.dropped_lines > 0
         assert spew.stdout_log.dropped_bytes >= 81 * spew.stdout_log.dropped_lines
         # ...and in the main log, once for the episode.
-        grpc_wait_until(
-            lambda: re.search(r"spew stdout log /dev/stdout: .*dropping", stalled.main_log()),
+        wait_until(
+            lambda: re.search(r"spew stdout log /dev/stdout: .*dropping", stalled.log()),
             what="drop report in the main log",
+            retry_on=RPC_ERRORS,
         )
-        assert len(re.findall(r"spew stdout log .*dropping", stalled.main_log())) == 1
+        assert len(re.findall(r"spew stdout log .*dropping", stalled.log())) == 1
     finally:
         client.close()
     # SIGTERM is acted on promptly even though stdout is still not read.
@@ -138,7 +123,7 @@ def test_unread_stdout_pipe_never_freezes_the_loop(stalled: StalledStdoutDaemon)
     stalled.proc.wait(EXIT_WITHIN)
     took = time.monotonic() - t0
     assert took < EXIT_WITHIN
-    log = stalled.main_log()
+    log = stalled.log()
     assert "received SIGTERM" in log
     assert re.search(r"spew stdout log /dev/stdout: \d+ line\(s\) \(\d+ bytes\) dropped", log)
     # Drops never tear or glue lines: every complete line in the pipe is one spew wrote.
@@ -154,11 +139,11 @@ def test_unread_stdout_pipe_never_freezes_the_loop(stalled: StalledStdoutDaemon)
 class StalledMainLogDaemon(StalledStdoutDaemon):
     """``logfile=/dev/stdout`` too: the daemon's own log goes into the pipe nobody reads."""
 
-    def write_config(self, programs: str | None = None) -> None:
-        super().write_config(programs)
-        text = self.conf.read_text()
-        self.conf.write_text(
-            text.replace(f"logfile = {self.dir}/supervisord.log", "logfile = /dev/stdout")
+    def __init__(self, workdir: str, programs: str) -> None:
+        super().__init__(workdir, programs)
+        text = self.config_path.read_text()
+        self.config_path.write_text(
+            text.replace("logfile=%(here)s/supervisord.log", "logfile = /dev/stdout", 1)
         )
 
 
@@ -181,15 +166,18 @@ def test_main_log_on_an_unread_stdout_never_freezes_the_loop() -> None:
         daemon.start()
         client = daemon.client(timeout=ANSWER_WITHIN)
         try:
-            grpc_wait_until(
-                lambda: client.get_process("spew").stdout_log.failing, what="the sink to drop"
+            wait_until(
+                lambda: client.get_process("spew").stdout_log.failing,
+                what="the sink to drop",
+                retry_on=RPC_ERRORS,
             )
             # blink exits and restarts over and over: the main log keeps getting lines
             # (spawned/exited) it cannot write, and the loop keeps reaping regardless.
             spawned = _main_ring(client).count("spawned: 'blink'")
-            grpc_wait_until(
+            wait_until(
                 lambda: _main_ring(client).count("spawned: 'blink'") > spawned + 20,
                 what="blink restarting",
+                retry_on=RPC_ERRORS,
             )
             # The drop report reaches the main log's ring (TailLog, maintail) even though its
             # own sink waits in the same stalled pipe.
@@ -243,22 +231,15 @@ class TinyDiskDaemon(Daemon):
             stdout_logfile_maxbytes = 0
             startsecs = 0
             """,
+            **grpc_options(workdir),
         )
-
-    def start(self, *, wait_for: str | None = "unix", extra_args: tuple[str, ...] = ()) -> None:
         script = (
             f"mount -t tmpfs -o size=1m tmpfs {self.mnt} && "
             f"head -c 960000 /dev/zero > {self.mnt}/filler && "
-            f"exec {SUPGRPCD} -c {self.conf}"
+            f"exec {SUPGRPCD} -c {self.config_path}"
         )
-        with open(self.output, "wb") as out:
-            self.proc = subprocess.Popen(
-                ["unshare", "--mount", "--propagation", "private", "sh", "-c", script],
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
-        grpc_wait_until(lambda: self._accepts_unix(), what=f"{self.sock} to accept")
+        self.argv = ["unshare", "--mount", "--propagation", "private", "sh", "-c", script]
+        self.use_config_flag = False
 
     def inside(self, name: str) -> Path:
         """A file on the tmpfs, as seen from our own mount namespace."""
@@ -296,29 +277,35 @@ def test_full_disk_keeps_lines_whole_reports_once_and_resumes(
     tiny_disk.start()
     client = tiny_disk.client(timeout=ANSWER_WITHIN)
     try:
-        grpc_wait_until(lambda: re.search(FAILED_RE, tiny_disk.main_log()), what="ENOSPC report")
+        wait_until(
+            lambda: re.search(FAILED_RE, tiny_disk.log()), what="ENOSPC report", retry_on=RPC_ERRORS
+        )
         info = client.get_process("counter").stdout_log
         assert info.failing and info.last_error == "No space left on device"
         assert info.write_errors >= 1
         # Many more lines are lost while the disk stays full, yet the report stays single.
         first = info.dropped_lines
-        grpc_wait_until(
+        wait_until(
             lambda: client.get_process("counter").stdout_log.dropped_lines > first + 200,
             what="more drops",
+            retry_on=RPC_ERRORS,
         )
-        assert len(re.findall(FAILED_RE, tiny_disk.main_log())) == 1
+        assert len(re.findall(FAILED_RE, tiny_disk.log())) == 1
         # Space comes back: writing resumes by itself, and the episode is summed up once.
         tiny_disk.inside("filler").unlink()
-        match = grpc_wait_until(
-            lambda: re.search(RESUMED_RE, tiny_disk.main_log()), what="resume report"
+        match = wait_until(
+            lambda: re.search(RESUMED_RE, tiny_disk.log()),
+            what="resume report",
+            retry_on=RPC_ERRORS,
         )
         info = client.get_process("counter").stdout_log
         assert not info.failing
         assert info.dropped_lines >= int(match.group(1)) > 200
         resumed_at = tiny_disk.inside("counter.log").stat().st_size
-        grpc_wait_until(
+        wait_until(
             lambda: tiny_disk.inside("counter.log").stat().st_size > resumed_at + 6000,
             what="lines after the resume",
+            retry_on=RPC_ERRORS,
         )
         data = tiny_disk.inside("counter.log").read_bytes()
     finally:
@@ -333,7 +320,7 @@ def test_full_disk_keeps_lines_whole_reports_once_and_resumes(
         numbers.append(int(m.group(1)))
     gaps = [b - a for a, b in itertools.pairwise(numbers) if b != a + 1]
     assert len(gaps) == 1 and gaps[0] > 200  # one episode, whole lines dropped, in order
-    assert len(re.findall(FAILED_RE, tiny_disk.main_log())) == 1
+    assert len(re.findall(FAILED_RE, tiny_disk.log())) == 1
 
 
 # -- item 6: SIGUSR2 reopens each channel independently ------------------------------------
@@ -343,7 +330,7 @@ def test_full_disk_keeps_lines_whole_reports_once_and_resumes(
 def rotated() -> Iterator[Daemon]:
     workdir = short_tmpdir()
     os.mkdir(f"{workdir}/gone")
-    daemon = Daemon(
+    daemon = grpc_daemon(
         workdir,
         f"""
         [program:a_bad]
@@ -375,17 +362,29 @@ def test_a_reopen_that_fails_for_one_channel_spares_the_others(rotated: Daemon) 
     rotated.start()
     client = rotated.client(timeout=ANSWER_WITHIN)
     try:
-        grpc_wait_until(
-            lambda: all(p.state == "RUNNING" for p in client.list_processes()), what="RUNNING"
+        wait_until(
+            lambda: all(p.state == "RUNNING" for p in client.list_processes()),
+            what="RUNNING",
+            retry_on=RPC_ERRORS,
         )
         _logrotate(rotated)
         assert rotated.proc is not None
         rotated.proc.send_signal(signal.SIGUSR2)
         # b_good (after a_bad) and the main log (reopened last) got new files...
-        grpc_wait_until(lambda: (rotated.dir / "b.log").stat().st_size > 0, what="new b.log")
-        grpc_wait_until(lambda: (rotated.dir / "supervisord.log").exists(), what="new main log")
+        wait_until(
+            lambda: (rotated.dir / "b.log").stat().st_size > 0,
+            what="new b.log",
+            retry_on=RPC_ERRORS,
+        )
+        wait_until(
+            lambda: (rotated.dir / "supervisord.log").exists(),
+            what="new main log",
+            retry_on=RPC_ERRORS,
+        )
         client.stop("b_good")
-        grpc_wait_until(lambda: "stopped: b_good" in rotated.main_log(), what="main log lines")
+        wait_until(
+            lambda: "stopped: b_good" in rotated.log(), what="main log lines", retry_on=RPC_ERRORS
+        )
         # ...and a_bad's failure was said (before the main log moved on) and is in process info.
         old_log = (rotated.dir / "supervisord.log.1").read_text()
         assert re.search(
@@ -402,18 +401,18 @@ def test_a_reopen_that_fails_for_one_channel_spares_the_others(rotated: Daemon) 
 def test_signals_in_the_same_batch_as_a_failing_reopen_are_handled(rotated: Daemon) -> None:
     rotated.start()
     assert rotated.proc is not None
-    grpc_wait_until(lambda: (rotated.dir / "b.log").exists(), what="b.log")
+    wait_until(lambda: (rotated.dir / "b.log").exists(), what="b.log", retry_on=RPC_ERRORS)
     _logrotate(rotated)
     # Stopped, the daemon collects both signals; on SIGCONT they reach the loop in one batch.
     os.kill(rotated.proc.pid, signal.SIGSTOP)
-    grpc_wait_until(lambda: _state(rotated.proc.pid) == "T", what="stopped")
+    wait_until(lambda: _state(rotated.proc.pid) == "T", what="stopped", retry_on=RPC_ERRORS)
     rotated.proc.send_signal(signal.SIGUSR2)
     rotated.proc.send_signal(signal.SIGTERM)
     os.kill(rotated.proc.pid, signal.SIGCONT)
     assert rotated.proc.wait(EXIT_WITHIN) == 0
     # Both were acted on, whatever order the kernel delivered them in (threads race for
     # process-wide signals; tests/unit/test_daemon_signal_batch.py pins the order).
-    logs = (rotated.dir / "supervisord.log.1").read_text() + rotated.main_log()
+    logs = (rotated.dir / "supervisord.log.1").read_text() + rotated.log()
     assert "log reopen request" in logs and "received SIGTERM" in logs
 
 

@@ -10,7 +10,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from tests.helpers import REPO, wait_until
+from tests.support import REPO, wait_until
 
 SUPGRPCD = str(Path(sys.executable).with_name("supgrpcd"))
 SUPERVISORCTL = str(Path(sys.executable).with_name("supervisorctl"))

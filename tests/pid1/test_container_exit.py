@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import Daemon, python_command, supgrpcd_argv
+from tests.support import Daemon, python_command, supgrpcd_argv
 
 
 def _unshare_works() -> bool:

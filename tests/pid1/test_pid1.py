@@ -13,14 +13,14 @@ import shutil
 import signal
 import subprocess
 import sys
-from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.helpers import (
+from tests.support import (
     Daemon,
     children_of,
+    command_line,
     fixture,
     fixture_command,
     is_alive,
@@ -109,7 +109,7 @@ startsecs=0
     wait_until(
         lambda: children_of(init) == [_host_pid_of(init, maker)],
         timeout=20,
-        message=lambda: (
+        what=lambda: (
             f"children of init: {len(children_of(init))}, zombies: {len(zombies_of(init))}"
         ),
     )
@@ -170,75 +170,39 @@ priority=30
     assert not any(is_alive(p) for p in everyone)
 
 
-class SingleInit:
-    """``supgrpcd -- CMD`` as PID 1 of a new namespace, output captured to files."""
-
-    def __init__(self, tmp_path: Path, *command: str) -> None:
-        self.out_path = tmp_path / "out"
-        self.err_path = tmp_path / "err"
-        with open(self.out_path, "wb") as out, open(self.err_path, "wb") as err:
-            self.proc = subprocess.Popen(
-                [*INIT, "--", *command], stdin=subprocess.DEVNULL, stdout=out, stderr=err
-            )
-
-    def out(self) -> str:
-        return read_text(self.out_path)
-
-    def wait_output(self, text: str) -> None:
-        wait_until(
-            lambda: text in self.out(),
-            message=lambda: f"{self.out()!r} {read_text(self.err_path)!r} rc={self.proc.poll()}",
-        )
-
-    def init(self) -> int:
-        return namespace_init(self.proc.pid)
-
-    def command(self) -> int:
-        """Host pid of CMD (PID 1's child)."""
-        init = self.init()
-        return wait_until(lambda: children_of(init) and children_of(init)[0])
-
-    def wait(self, timeout: float = 15) -> int:
-        try:
-            return self.proc.wait(timeout)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
-            raise AssertionError(f"still running: {self.out()!r} {read_text(self.err_path)!r}")
-
-    def close(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait()
+def command_of(init: int) -> int:
+    """Host pid of CMD (the namespace's PID 1's child)."""
+    return wait_until(lambda: children_of(init) and children_of(init)[0])
 
 
 @pytest.fixture
 def single_init(tmp_path):
-    made: list[SingleInit] = []
+    """``supgrpcd -- CMD`` as PID 1 of a new namespace, output captured to files."""
+    made: list[Daemon] = []
 
-    def make(*command: str) -> SingleInit:
-        s = SingleInit(tmp_path, *command)
+    def make(*command: str) -> Daemon:
+        s = command_line(tmp_path / f"s{len(made)}", [*INIT, "--", *command]).start()
         made.append(s)
         return s
 
     yield make
     for s in made:
-        s.close()
+        s.kill()
 
 
 def test_single_command_as_pid_1_forwards_signals(single_init):
     s = single_init(sys.executable, fixture("print_signals.py"), "TERM")
-    s.wait_output("ready")
-    init = s.init()
+    s.wait_stdout("ready")
+    init = namespace_init(s.pid)
     seen = ["ready"]
     for sig in (signal.SIGUSR1, signal.SIGHUP, signal.SIGINT, signal.SIGUSR2, signal.SIGWINCH):
         os.kill(init, sig)
         seen.append(signal.Signals(sig).name)
         count = len(seen)
-        wait_until(lambda count=count: len(s.out().split()) >= count, message=lambda: s.out())
+        wait_until(lambda count=count: len(s.stdout().split()) >= count, what=lambda: s.stdout())
     os.kill(init, signal.SIGTERM)
     assert s.wait() == 64 + signal.SIGTERM
-    assert s.out().split() == [*seen, "SIGTERM"]
+    assert s.stdout().split() == [*seen, "SIGTERM"]
 
 
 @pytest.mark.parametrize("code", [0, 3])
@@ -249,8 +213,8 @@ def test_single_command_as_pid_1_propagates_the_exit_code(single_init, code):
 
 def test_single_command_as_pid_1_exits_137_when_the_command_is_sigkilled(single_init):
     s = single_init("sh", "-c", "echo ready; exec sleep 1000")
-    s.wait_output("ready")
-    os.kill(s.command(), signal.SIGKILL)
+    s.wait_stdout("ready")
+    os.kill(command_of(namespace_init(s.pid)), signal.SIGKILL)
     assert s.wait() == 137
 
 
@@ -263,16 +227,17 @@ def test_single_command_as_pid_1_exits_128_plus_n_when_a_forwarded_signal_kills_
     # tini's outer test: `docker kill -s TERM` on a container running a default-disposition
     # child exits 128+N.
     s = single_init("sh", "-c", "echo ready; exec sleep 1000")
-    s.wait_output("ready")
-    s.command()  # the command exists (and the init has set up its handlers before spawning)
-    os.kill(s.init(), sig)
+    s.wait_stdout("ready")
+    init = namespace_init(s.pid)
+    command_of(init)  # the command exists (and the init has set up its handlers before spawning)
+    os.kill(init, sig)
     assert s.wait() == 128 + sig
 
 
 def test_single_command_as_pid_1_reaps_orphans(single_init):
     s = single_init(sys.executable, fixture("reaping_stage_1.py"), "100")
-    assert s.wait(30) == 0, s.out()
-    assert "reaped 100 orphans" in s.out()
+    assert s.wait(30) == 0, s.stdout()
+    assert "reaped 100 orphans" in s.stdout()
 
 
 def test_pid_1_sigterms_a_grandchild_that_becomes_its_child_during_the_final_sweep(

@@ -10,7 +10,7 @@ import pytest
 
 from supervisor_grpc.config import find_config, load
 from supervisor_grpc.errors import ConfigError
-from supervisor_grpc.model import GrpcSpec, HttpServerSpec
+from supervisor_grpc.model import GrpcSpec, HttpKind, HttpServerSpec, LogLevel
 from tests.unit.config_helpers import conf, load_body, write
 
 
@@ -22,7 +22,7 @@ def test_supervisord_defaults(tmp_path: Path) -> None:
     assert (spec.logfile_maxbytes, spec.logfile_backups, spec.loglevel) == (
         50 * 1024**2,
         10,
-        "info",
+        LogLevel.INFO,
     )
     assert (spec.nodaemon, spec.silent, spec.nocleanup, spec.strip_ansi) == (False,) * 4
     assert (spec.minfds, spec.minprocs, spec.umask) == (1024, 200, 0o022)
@@ -54,7 +54,11 @@ environment=A="1 2",B=%(ENV_ID)s
 """
     spec = load(conf(tmp_path, "", head=head), environ={"ID": "7"})
     assert spec.logfile == f"{tmp_path}/main.log" and spec.pidfile == os.path.abspath("run.pid")
-    assert (spec.logfile_maxbytes, spec.logfile_backups, spec.loglevel) == (1024**2, 0, "blather")
+    assert (spec.logfile_maxbytes, spec.logfile_backups, spec.loglevel) == (
+        1024**2,
+        0,
+        LogLevel.BLATHER,
+    )
     assert (spec.nodaemon, spec.silent, spec.nocleanup, spec.strip_ansi) == (True,) * 4
     assert (spec.minfds, spec.minprocs, spec.umask) == (10, 20, 0o077)
     assert (spec.user, spec.identifier, spec.directory) == ("root", "box-7", str(tmp_path))
@@ -123,7 +127,7 @@ def test_unix_http_server(tmp_path: Path) -> None:
     )
     (server,) = load_body(tmp_path, body).http_servers
     assert server == HttpServerSpec(
-        "unix",
+        HttpKind.UNIX,
         f"{tmp_path}/s.sock",
         chmod=0o770,
         chown=(0, 0),
@@ -155,7 +159,11 @@ def test_unix_http_server_defaults_and_relative_path(tmp_path: Path) -> None:
 )
 def test_inet_http_server(tmp_path: Path, port: str, address: str) -> None:
     (server,) = load_body(tmp_path, f"[inet_http_server]\nport={port}\n").http_servers
-    assert (server.kind, server.address, server.section) == ("inet", address, "inet_http_server")
+    assert (server.kind, server.address, server.section) == (
+        HttpKind.INET,
+        address,
+        "inet_http_server",
+    )
 
 
 @pytest.mark.parametrize(

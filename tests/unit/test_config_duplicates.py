@@ -13,7 +13,7 @@ import pytest
 
 from supervisor_grpc.config import load
 from supervisor_grpc.errors import ConfigError
-from supervisor_grpc.model import DaemonSpec
+from supervisor_grpc.model import DaemonSpec, LogLevel
 from tests.unit.config_helpers import conf, oracle, programs, write
 
 
@@ -83,7 +83,7 @@ def test_supervisord_section_in_an_included_file_merges_into_the_main_one(tmp_pa
     assert (spec.identifier, spec.nodaemon, spec.loglevel, spec.logfile) == (
         opts.identifier,
         opts.nodaemon,
-        "warn",
+        LogLevel.WARN,
         opts.logfile,
     )
     assert spec.identifier == "from-include" and spec.nodaemon is True

@@ -9,7 +9,14 @@ import pytest
 from supervisor_grpc.config import load
 from supervisor_grpc.errors import ConfigError
 from supervisor_grpc.machine import backoff_delay
-from supervisor_grpc.model import HealthKind, HealthSpec
+from supervisor_grpc.model import (
+    ExitWhen,
+    ForwardOutput,
+    HealthKind,
+    HealthSpec,
+    LogFormat,
+    UnhealthyAction,
+)
 from tests.unit.config_helpers import conf, only, oracle
 
 
@@ -37,7 +44,9 @@ def test_health_and_critical_keys(tmp_path: Path) -> None:
     )
     p = only(load(conf(tmp_path, body)))
     assert p.critical
-    assert p.health == HealthSpec(HealthKind.TCP, "127.0.0.1:8080", 2.0, 1.0, 2, 5.0, "restart")
+    assert p.health == HealthSpec(
+        HealthKind.TCP, "127.0.0.1:8080", 2.0, 1.0, 2, 5.0, UnhealthyAction.RESTART
+    )
 
 
 @pytest.mark.parametrize(
@@ -84,7 +93,11 @@ def test_supervisord_extension_keys(tmp_path: Path) -> None:
     head = "[supervisord]\nexit_when=all\nforward_output=json\nforward_buffer_bytes=1MB\n"
     path = conf(tmp_path, "log_format=json\n[program:a]\ncommand=x\n", head=head)
     spec = load(path)
-    assert (spec.exit_when, spec.forward_output, spec.log_format) == ("all", "json", "json")
+    assert (spec.exit_when, spec.forward_output, spec.log_format) == (
+        ExitWhen.ALL,
+        ForwardOutput.JSON,
+        LogFormat.JSON,
+    )
     assert spec.forward_buffer_bytes == 1024 * 1024
 
 

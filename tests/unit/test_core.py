@@ -4,12 +4,9 @@ from __future__ import annotations
 
 import errno
 import signal
-from collections.abc import Callable
-from dataclasses import dataclass, field
 
 import pytest
 
-from supervisor_grpc.core import Supervisor
 from supervisor_grpc.errors import (
     AbnormalTermination,
     AlreadyAdded,
@@ -27,133 +24,11 @@ from supervisor_grpc.model import (
     DaemonState,
     ExitStatus,
     GroupSpec,
-    LogSpec,
     ProcessState,
-    ProgramSpec,
 )
+from tests.support.fakes import exit_, make, program, single, state
 
 S = ProcessState
-
-
-@dataclass
-class FakeChild:
-    pid: int
-    stdin_fd: int | None
-    stdout_fd: int | None
-    stderr_fd: int | None
-
-
-@dataclass
-class FakeRuntime:
-    """Spawner + reactor + pipes + reaper in memory (h11's ConnectionPair idea)."""
-
-    now: float = 0.0
-    next_pid: int = 100
-    next_fd: int = 1000
-    spawned: list[tuple[str, int]] = field(default_factory=list)
-    kills: list[tuple[int, int, bool]] = field(default_factory=list)
-    fail_spawn: dict[str, Exception] = field(default_factory=dict)
-    missing: set[str] = field(default_factory=set)
-    exits: list[tuple[int, ExitStatus]] = field(default_factory=list)
-    readers: dict[int, Callable[[int], None]] = field(default_factory=dict)
-    pipe_data: dict[int, list[bytes]] = field(default_factory=dict)
-    written: dict[int, bytes] = field(default_factory=dict)
-    released: list[int] = field(default_factory=list)
-
-    # Clock
-    def clock(self) -> float:
-        return self.now
-
-    # Spawner
-    def check(self, spec: ProgramSpec) -> None:
-        if spec.name in self.missing:
-            raise NoFile(f"can't find command {spec.command!r}")
-
-    def spawn(self, spec: ProgramSpec) -> FakeChild:
-        if spec.name in self.fail_spawn:
-            raise self.fail_spawn[spec.name]
-        self.check(spec)
-        pid = self.next_pid
-        self.next_pid += 1
-        fds = [self.next_fd, self.next_fd + 1, self.next_fd + 2]
-        self.next_fd += 3
-        self.spawned.append((spec.name, pid))
-        return FakeChild(pid, fds[0], fds[1], None if spec.redirect_stderr else fds[2])
-
-    def kill(self, pid: int, signum: int, as_group: bool, tree: bool = False) -> None:
-        self.kills.append((pid, signum, as_group))
-
-    def release(self, pid: int, status: ExitStatus) -> None:
-        self.released.append(pid)
-
-    # Reactor
-    def add_reader(self, fd: int, callback: Callable[[int], None]) -> None:
-        self.readers[fd] = callback
-
-    def add_writer(self, fd: int, callback: Callable[[int], None]) -> None:
-        self.readers[fd] = callback
-
-    def remove(self, fd: int) -> None:
-        self.readers.pop(fd, None)
-
-    # Pipes
-    def read(self, fd: int) -> bytes | None:
-        queue = self.pipe_data.get(fd)
-        if not queue:
-            return None
-        return queue.pop(0)
-
-    def write(self, fd: int, data: bytes) -> int:
-        self.written[fd] = self.written.get(fd, b"") + data
-        return len(data)
-
-    def close(self, fd: int) -> None:
-        pass
-
-    # Reaper
-    def reap(self) -> list[tuple[int, ExitStatus]]:
-        out, self.exits = self.exits, []
-        return out
-
-
-def program(name: str, group: str | None = None, **kw: object) -> ProgramSpec:
-    base: dict[str, object] = dict(
-        name=name,
-        group=group or name,
-        program_name=name,
-        command=f"/bin/{name}",
-        startsecs=1,
-        stdout=LogSpec(path=None),
-        stderr=LogSpec(path=None),
-    )
-    base.update(kw)
-    return ProgramSpec(**base)  # type: ignore[arg-type]
-
-
-def make(*groups: GroupSpec) -> tuple[Supervisor, FakeRuntime]:
-    rt = FakeRuntime()
-    spec = DaemonSpec(logfile=None, groups=groups)
-    core = Supervisor(spec, clock=rt.clock, spawner=rt, reactor=rt, pipes=rt, reaper=rt.reap)
-    core.add_initial_groups()
-    return core, rt
-
-
-def single(name: str, **kw: object) -> GroupSpec:
-    p = program(name, **kw)
-    return GroupSpec(name=name, priority=p.priority, programs=(p,))
-
-
-def state(core: Supervisor, name: str) -> ProcessState:
-    return core.find(name).machine.state
-
-
-def exit_(
-    core: Supervisor, rt: FakeRuntime, name: str, code: int = 0, at: float | None = None
-) -> None:
-    if at is not None:
-        rt.now = at
-    rt.exits.append((core.find(name).machine.pid, ExitStatus(code=code)))
-    core.service(rt.now)
 
 
 def test_autostart_spawns_in_priority_order() -> None:

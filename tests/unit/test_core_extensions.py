@@ -11,13 +11,15 @@ from supervisor_grpc.model import (
     DaemonSpec,
     DaemonState,
     ExitStatus,
+    ExitWhen,
     GroupSpec,
     Health,
     HealthKind,
     HealthSpec,
     ProcessState,
+    UnhealthyAction,
 )
-from tests.unit.test_core import FakeRuntime, exit_, program, single, state
+from tests.support.fakes import FakeRuntime, exit_, program, single, state
 
 S = ProcessState
 
@@ -128,7 +130,12 @@ def test_command_health_check_gates_dependents_and_reports_health() -> None:
 
 def test_network_check_failures_make_unhealthy_after_retries_and_restart() -> None:
     check = HealthSpec(
-        HealthKind.TCP, "127.0.0.1:1", interval=1, timeout=1, retries=2, unhealthy_action="restart"
+        HealthKind.TCP,
+        "127.0.0.1:1",
+        interval=1,
+        timeout=1,
+        retries=2,
+        unhealthy_action=UnhealthyAction.RESTART,
     )
     core, rt = make_with(single("api", startsecs=0, health=check))
     offload = FakeProber()
@@ -190,7 +197,7 @@ def test_critical_exit_that_will_be_restarted_does_not_end_the_init() -> None:
 
 def test_exit_when_all_ends_with_zero_when_every_batch_job_succeeded() -> None:
     jobs = [single(n, startsecs=0, autorestart=AutoRestart.NEVER) for n in ("a", "b")]
-    core, rt = make_with(*jobs, exit_when="all")
+    core, rt = make_with(*jobs, exit_when=ExitWhen.ALL)
     core.autostart()
     exit_(core, rt, "a", code=0)
     assert core.mood is DaemonState.RUNNING
@@ -200,7 +207,7 @@ def test_exit_when_all_ends_with_zero_when_every_batch_job_succeeded() -> None:
 
 def test_exit_when_any_reports_the_first_programs_code() -> None:
     jobs = [single(n, startsecs=0, autorestart=AutoRestart.NEVER) for n in ("a", "b")]
-    core, rt = make_with(*jobs, exit_when="any")
+    core, rt = make_with(*jobs, exit_when=ExitWhen.ANY)
     core.autostart()
     exit_(core, rt, "b", code=4)
     assert core.mood is DaemonState.SHUTDOWN and core.exit_code == 4
@@ -266,7 +273,7 @@ def test_shutdown_of_a_chain_of_held_dependents_finishes_in_the_pass_that_stoppe
         single("setup", startsecs=1, startretries=0),
         single("migrate", startsecs=0, autorestart=AutoRestart.NEVER, depends_on=("setup",)),
         single("job", startsecs=0, autorestart=AutoRestart.NEVER, depends_on=("migrate",)),
-        exit_when="all",
+        exit_when=ExitWhen.ALL,
     )
     core.autostart()
     exit_(core, rt, "setup", code=6, at=0.1)  # dies in STARTING -> BACKOFF -> FATAL

@@ -10,7 +10,7 @@ import pytest
 
 from supervisor_grpc.errors import ShuttingDown
 from supervisor_grpc.model import DaemonSpec, ProcessState
-from tests.unit.test_core import exit_, make, single
+from tests.support.fakes import exit_, make, single
 
 S = ProcessState
 

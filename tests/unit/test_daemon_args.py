@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from supervisor_grpc.daemon import args as cli
+from supervisor_grpc.model import LogLevel
 
 
 def parse(*argv: str, **environ: str) -> cli.Options:
@@ -36,8 +37,8 @@ def test_dash_e_with_a_command_is_tinis_exit_code_remap_not_a_log_level():
 def test_dash_v_with_a_command_is_verbosity_not_version():
     opts = parse("-vvv", "true")
     assert not opts.show_version and opts.verbosity == 4 and opts.command == ["true"]
-    assert cli.loglevel_for_verbosity(opts.verbosity) == "trace"
-    assert cli.loglevel_for_verbosity(parse("true").verbosity) == "warn"  # tini's default 1
+    assert cli.loglevel_for_verbosity(opts.verbosity) is LogLevel.TRACE
+    assert cli.loglevel_for_verbosity(parse("true").verbosity) is LogLevel.WARN  # tini's default 1
 
 
 def test_without_a_command_the_options_are_supervisords():
@@ -64,7 +65,7 @@ def test_an_option_after_the_command_is_read_as_ours_like_tini_and_dash_c_says_h
 def test_tini_environment_variables():
     assert parse("true", TINI_KILL_PROCESS_GROUP="").process_group is True
     assert parse("-vvv", "true", TINI_VERBOSITY="0").verbosity == 0  # replaces -v, as tini
-    assert cli.loglevel_for_verbosity(0) == "critical"
+    assert cli.loglevel_for_verbosity(0) is LogLevel.CRITICAL
     assert parse("true", TINI_SUBREAPER="").subreaper is True
     assert parse("--no-subreaper", "true", TINI_SUBREAPER="1").subreaper is False
     with pytest.raises(cli.UsageError, match="TINI_VERBOSITY='lots' is not a number"):

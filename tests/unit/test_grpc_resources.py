@@ -1,13 +1,9 @@
 """ResourceSampler: figures read per pid (psutil's oneshot), descendants from the program's own
 subtree, one sample shared by every call within MAX_AGE (a fake clock, fake figures and a fake
-/proc tree of children files here; one real process at the end)."""
+/proc tree of children files; the real process is in tests/integration/test_resources_real.py)."""
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
-import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -146,36 +142,3 @@ def test_reused_pid_starts_over_with_the_lifetime_average(tmp_path: Path) -> Non
     write_proc(proc, 200, ticks=0, start=10**12)
     clock.now += 10
     assert s.sample([200])[200].cpu_percent == 0.0  # not a negative rate against the old one
-
-
-def test_real_process_with_grandchildren() -> None:
-    code = (
-        "import subprocess, sys, time\n"
-        "kids = [subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(30)'])"
-        " for _ in range(2)]\n"
-        "print('ready', flush=True)\n"
-        "sum(range(10**7))\n"
-        "time.sleep(30)\n"
-    )
-    proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE)
-    try:
-        assert proc.stdout is not None and proc.stdout.readline() == b"ready\n"
-        deadline = time.monotonic() + 10
-        s = ResourceSampler(max_age=0.0)
-        while True:
-            usage = s.sample([proc.pid])[proc.pid]
-            if usage.children == 2 or time.monotonic() > deadline:
-                break
-            time.sleep(0.05)
-        assert usage.children == 2
-        assert usage.rss_bytes > 1 << 20
-    finally:
-        for pid in map(int, _descendants(proc.pid)):
-            os.kill(pid, 9)
-        proc.kill()
-        proc.wait()
-
-
-def _descendants(pid: int) -> list[str]:
-    out = subprocess.run(["pgrep", "-P", str(pid)], capture_output=True, text=True).stdout
-    return out.split()

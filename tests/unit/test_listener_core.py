@@ -2,47 +2,16 @@
 
 from __future__ import annotations
 
-from supervisor_grpc.core import Supervisor
-from supervisor_grpc.model import ExitStatus, GroupKind, GroupSpec, ProcessState
-
-from .test_core import FakeRuntime, make, program, single
+from supervisor_grpc.model import ExitStatus, ProcessState
+from tests.support.fakes import envelopes, fds, listener, make, say, single, state
 
 S = ProcessState
-
-
-def listener(name: str, events: tuple[str, ...], **kw: object) -> GroupSpec:
-    p = program(name, startsecs=0, **kw)
-    return GroupSpec(
-        name, -1, (p,), GroupKind.EVENTLISTENER, f"eventlistener:{name}", events=events
-    )
-
-
-def fds(rt: FakeRuntime, core: Supervisor, name: str) -> tuple[int, int]:
-    """(stdin, stdout) of the current process ``name``."""
-    fd = core.child_pipes.stdin_fd(core.find(name))
-    assert fd is not None
-    return fd, fd + 1
-
-
-def say(rt: FakeRuntime, core: Supervisor, name: str, data: bytes) -> None:
-    _, out = fds(rt, core, name)
-    rt.pipe_data[out] = [data]
-    rt.readers[out](out)
-    core.service(rt.now)
-
-
-def envelopes(rt: FakeRuntime, fd: int) -> list[str]:
-    return [
-        line.split(" eventname:")[1].split(" ")[0]
-        for line in rt.written.get(fd, b"").decode().splitlines()
-        if line.startswith("ver:3.0")
-    ]
 
 
 def test_no_deadline_for_a_listener_that_does_not_want_ticks() -> None:
     core, rt = make(listener("rec", ("PROCESS_STATE",)), single("a", startsecs=0))
     core.autostart()
-    assert state_of(core, "rec") is S.RUNNING
+    assert state(core, "rec") is S.RUNNING
     assert core.service(rt.now) is None  # idle: the loop may sleep forever
 
 
@@ -67,7 +36,7 @@ def test_events_flow_to_a_ready_listener_and_survive_its_crash() -> None:
     # The listener dies before answering: its event goes back to the head of the pool.
     rt.exits.append((core.find("rec").machine.pid, ExitStatus(code=1)))
     core.service(rt.now)
-    assert state_of(core, "rec") in (S.STARTING, S.RUNNING)  # autorestart=unexpected
+    assert state(core, "rec") in (S.STARTING, S.RUNNING)  # autorestart=unexpected
     stdin2, _ = fds(rt, core, "rec")
     assert stdin2 != stdin
     say(rt, core, "rec", b"READY\n")
@@ -106,7 +75,3 @@ def test_removing_a_listener_group_drops_its_pool_and_tells_the_others() -> None
         "PROCESS_GROUP_ADDED",
         "PROCESS_GROUP_REMOVED",
     ]
-
-
-def state_of(core: Supervisor, name: str) -> ProcessState:
-    return core.find(name).machine.state

@@ -14,19 +14,9 @@ from supervisor_grpc.core.listener_protocol import (
     Rejected,
     Violated,
 )
+from tests.support.fakes import UNKNOWN_MSG, busy
 
 L = ListenerState
-UNKNOWN_MSG = (
-    "l: has entered the UNKNOWN state and will no longer receive events, this usually "
-    "indicates the process violated the eventlistener protocol"
-)
-
-
-def busy(event: object = "ev") -> ListenerProtocol:
-    p = ListenerProtocol("l")
-    assert p.feed(b"READY\n") == [BecameReady()]
-    p.sent(event)
-    return p
 
 
 def test_starts_acknowledged_and_waits_for_a_whole_ready_token() -> None:

@@ -16,7 +16,7 @@ from supervisor_grpc.machine import (
     Tick,
 )
 from supervisor_grpc.model import ProcessState as S
-from tests.fakes import make_spec
+from tests.support.fakes import make_spec
 
 
 def waiting_machine() -> ProcessMachine:

@@ -31,7 +31,7 @@ from supervisor_grpc.machine import (
     Tick,
 )
 from supervisor_grpc.model import AutoRestart, ExitStatus, ProcessState, ProgramSpec
-from tests.fakes import FakeClock, make_spec
+from tests.support.fakes import FakeClock, make_spec
 
 S = ProcessState
 KILL = int(signal.SIGKILL)

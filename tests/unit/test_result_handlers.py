@@ -29,16 +29,11 @@ from supervisor_grpc.core.listener_protocol import (
 from supervisor_grpc.core.result_handlers import HandlerEvent, is_reject, judge_for
 from supervisor_grpc.errors import ConfigError
 from supervisor_grpc.model import ExitStatus, GroupKind, GroupSpec
+from tests.support.fakes import UNKNOWN_MSG, envelopes, fds, listener, make, say, state
 
 from .config_helpers import conf, oracle
-from .test_core import make
-from .test_listener_core import envelopes, fds, listener, say, state_of
 
 L = ListenerState
-UNKNOWN_MSG = (
-    "l: has entered the UNKNOWN state and will no longer receive events, this usually "
-    "indicates the process violated the eventlistener protocol"
-)
 RECORDER = """
 seen = []
 
@@ -349,7 +344,7 @@ def test_in_the_core_an_error_rebuffers_the_event_for_the_listeners_next_process
     assert core.find("rc").machine.state.name == "RUNNING"  # the process itself runs on
     rt.exits.append((core.find("rc").machine.pid, ExitStatus(code=1)))
     core.service(rt.now)
-    assert state_of(core, "rc").name in ("STARTING", "RUNNING")
+    assert state(core, "rc").name in ("STARTING", "RUNNING")
     stdin2, _ = fds(rt, core, "rc")
     say(rt, core, "rc", b"READY\n")
     say(rt, core, "rc", b"RESULT 4\nboom")  # accepted this time

@@ -552,6 +552,7 @@ class GetStateResponse(_message.Message):
     IDENTIFIER_FIELD_NUMBER: _builtins.int
     START_TIME_FIELD_NUMBER: _builtins.int
     CONFIG_FILE_FIELD_NUMBER: _builtins.int
+    MAIN_LOG_FIELD_NUMBER: _builtins.int
     state: Global___DaemonState.ValueType
     """The daemon's state."""
     version: _builtins.str
@@ -566,6 +567,12 @@ class GetStateResponse(_message.Message):
     def start_time(self) -> _timestamp_pb2.Timestamp:
         """When the daemon started."""
 
+    @_builtins.property
+    def main_log(self) -> Global___LogChannelFaults:
+        """What the daemon's own log (`[supervisord] logfile`) could not write: a full disk, or a
+        stream such as `/dev/stdout` that nobody reads. Zero when it lost nothing.
+        """
+
     def __init__(
         self,
         *,
@@ -575,10 +582,11 @@ class GetStateResponse(_message.Message):
         identifier: _builtins.str = ...,
         start_time: _timestamp_pb2.Timestamp | None = ...,
         config_file: _builtins.str = ...,
+        main_log: Global___LogChannelFaults | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["start_time", b"start_time"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["main_log", b"main_log", "start_time", b"start_time"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["config_file", b"config_file", "identifier", b"identifier", "pid", b"pid", "start_time", b"start_time", "state", b"state", "version", b"version"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["config_file", b"config_file", "identifier", b"identifier", "main_log", b"main_log", "pid", b"pid", "start_time", b"start_time", "state", b"state", "version", b"version"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -190,6 +190,8 @@ def daemon_state(control: Control, info: DaemonInfo) -> pb.GetStateResponse:
     start = timestamp(wall_time(control, info.start_mono))
     if start is not None:
         msg.start_time.CopyFrom(start)
+    if control.main_log is not None:  # the main log's drops (any thread may read them)
+        msg.main_log.CopyFrom(log_faults(control.main_log.fault_info()))
     return msg
 
 

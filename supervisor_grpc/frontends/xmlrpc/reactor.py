@@ -157,7 +157,8 @@ class Reactor:
     def _expire(self, now: float) -> None:
         if self._resume_at is not None and now >= self._resume_at:
             self._resume_at = None
-            self._listen(True)
+            if not self.stopping.is_set():  # the listeners stay closed while stopping
+                self._resume_accepting()
         for conn in [c for c in self._conns if c.deadline <= now]:
             if conn.reject and conn.state in (State.IDLE, State.HEAD):
                 self._refuse(conn, "HTTP/1.1", HttpError(503))
@@ -168,6 +169,15 @@ class Reactor:
                 self._drop(conn)
 
     # ---- accepting ------------------------------------------------------------------------
+
+    def _resume_accepting(self) -> None:
+        self._listen(True)
+        # Try at once rather than wait for a client: the backlog may well be empty (the
+        # EMFILE came from the accept after the one that took the last descriptor), and
+        # only an attempt tells whether the episode is over.
+        for bound in self.listeners:
+            if self._resume_at is None:
+                self._accept(bound)
 
     def _listen(self, on: bool) -> None:
         for bound in self.listeners:
@@ -181,7 +191,12 @@ class Reactor:
         for _ in range(ACCEPT_BURST):
             try:
                 sock, _ = bound.sock.accept()
-            except (BlockingIOError, InterruptedError):
+            except BlockingIOError:
+                # Linux takes the descriptor before it looks at the backlog: EAGAIN means
+                # one was free, so an out-of-descriptors episode is over (nobody queued).
+                self._accepting_again()
+                return
+            except InterruptedError:
                 return
             except OSError as exc:
                 if exc.errno in _OUT_OF_FDS:
@@ -189,13 +204,16 @@ class Reactor:
                 else:  # the client gave up before we accepted (ECONNABORTED...)
                     log.warning("XML-RPC: accept failed: %s", exc)
                 return
-            if self._out_of_fds:
-                log.info(
-                    "XML-RPC: accepting connections again (%d attempts failed meanwhile)",
-                    self._out_of_fds,
-                )
-                self._out_of_fds, self._pause = 0, 0.0
+            self._accepting_again()
             self._admit(sock, bound)
+
+    def _accepting_again(self) -> None:
+        if self._out_of_fds:
+            log.info(
+                "XML-RPC: accepting connections again (%d attempts failed meanwhile)",
+                self._out_of_fds,
+            )
+            self._out_of_fds, self._pause = 0, 0.0
 
     def _back_off(self, exc: OSError) -> None:
         """Stop watching the listeners for a growing delay: a listener with a queued

@@ -196,7 +196,7 @@ def start_xmlrpc(control: Control, spec: DaemonSpec) -> XmlRpcServer:
         raise
     for b in bound:
         if not b.spec.username:
-            section = b.spec.section or f"{b.spec.kind}_http_server"
+            section = b.spec.section or b.spec.kind.section
             log.critical("Server %r running without any HTTP authentication checking", section)
     log.info("RPC interface 'supervisor' initialized")
     server = XmlRpcServer(control, bound, Limits.from_env())

@@ -19,7 +19,7 @@ import stat
 from dataclasses import dataclass
 
 from ...errors import ConfigError
-from ...model import HttpServerSpec
+from ...model import HttpKind, HttpServerSpec
 
 log = logging.getLogger("supgrpc")
 BACKLOG = 128
@@ -49,13 +49,12 @@ class Bound:
 
 
 def _error(spec: HttpServerSpec, key: str, message: str) -> ConfigError:
-    default = "unix_http_server" if spec.kind == "unix" else "inet_http_server"
-    return ConfigError(message, section=spec.section or default, key=key)
+    return ConfigError(message, section=spec.section or spec.kind.section, key=key)
 
 
 def bind(spec: HttpServerSpec) -> Bound:
     """Listen as ``spec`` says. Raises ConfigError naming the section when that fails."""
-    if spec.kind == "unix":
+    if spec.kind is HttpKind.UNIX:
         return _bind_unix(spec)
     return _bind_inet(spec)
 

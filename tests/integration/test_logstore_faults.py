@@ -7,12 +7,16 @@ import logging
 import os
 import select
 import socket
+import threading
 import time
+from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 
 from supervisor_grpc.logstore import LogChannel
 from supervisor_grpc.logstore.faults import SinkFaults
+from supervisor_grpc.logstore.flusher import StreamFlusher
 from supervisor_grpc.logstore.streamout import LINE_SLACK_BYTES, StreamOut
 from supervisor_grpc.model import LogSpec
 
@@ -169,3 +173,75 @@ def test_shared_blocking_descriptions_are_never_blocked_on(kind: str) -> None:
         os.close(r)
     assert set(data.split(b"\n")[:-1]) == {LINE[:-1]}
     assert len(data) // 100 + faults.dropped_lines == 30_000
+
+
+def _wait_for(predicate: Callable[[], object], what: str, timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.01)
+
+
+def test_stalled_streams_share_one_flusher_thread_and_drain_in_order() -> None:
+    flusher = StreamFlusher()
+    pipes = [os.pipe() for _ in range(30)]
+    threads_before = threading.active_count()
+    channels = []
+    for k, (_, w) in enumerate(pipes):
+        ch = channel_on(f"/proc/self/fd/{w}", flusher=flusher)
+        for i in range(10_000):  # 100 KB: more than the pipe holds, within the buffer
+            ch.write(b"%02d %06d\n" % (k, i))
+        channels.append(ch)
+    assert all(ch._sink is not None and ch._sink._out.buffered for ch in channels)  # type: ignore[union-attr]
+    assert flusher.threads_started == 1 and flusher.active
+    assert threading.active_count() <= threads_before + 1
+    # The readers come back: each stream gets its lines, all of them, in order.
+    for k, (r, _) in enumerate(pipes):
+        got = bytearray()
+        expected = b"".join(b"%02d %06d\n" % (k, i) for i in range(10_000))
+        deadline = time.monotonic() + 10
+        while len(got) < len(expected) and time.monotonic() < deadline:
+            if select.select([r], [], [], 0.1)[0]:
+                got += os.read(r, 1 << 16)
+        assert bytes(got) == expected
+    _wait_for(lambda: not flusher.active, "the flusher thread to leave")
+    assert all(
+        not ch.fault_info().failing and ch.fault_info().dropped_lines == 0 for ch in channels
+    )
+    for ch in channels:
+        ch.close()
+    for r, w in pipes:
+        os.close(r)
+        os.close(w)
+
+
+def test_a_fifo_without_a_reader_holds_lines_until_one_comes(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    fifo = tmp_path / "log.fifo"
+    os.mkfifo(fifo)
+    flusher = StreamFlusher()
+    with caplog.at_level(logging.WARNING, logger="supgrpc"):
+        ch = channel_on(str(fifo), flusher=flusher)  # returns: open() did not block
+        ch.write(b"first\n")
+        ch.write(b"second\n")
+        info = ch.fault_info()
+        assert info.failing and "no reader yet" in info.last_error and info.dropped_lines == 0
+        r = os.open(fifo, os.O_RDONLY | os.O_NONBLOCK)
+        try:
+            got = b""
+            deadline = time.monotonic() + 10
+            while got != b"first\nsecond\n" and time.monotonic() < deadline:
+                if select.select([r], [], [], 0.1)[0]:
+                    got += os.read(r, 4096)
+            assert got == b"first\nsecond\n"
+            _wait_for(lambda: not ch.fault_info().failing, "the episode to end")
+            ch.write(b"third\n")  # written at once now
+            assert os.read(r, 4096) == b"third\n"
+        finally:
+            ch.close()
+            os.close(r)
+    messages = [r.getMessage() for r in caplog.records]
+    assert sum("no reader yet" in m for m in messages) == 1
+    assert sum("0 line(s) (0 bytes) dropped; writing again" in m for m in messages) == 1

@@ -8,6 +8,7 @@ import threading
 import time
 
 from supervisor_grpc.logstore import Forwarder
+from supervisor_grpc.model import LogFormat
 
 
 def read_all(fd: int, until: bytes, timeout: float = 5.0) -> bytes:
@@ -32,7 +33,7 @@ def pipes() -> tuple[int, int, int, int]:
 
 def test_lines_spanning_reads_and_a_final_line_without_newline() -> None:
     out_r, out_w, err_r, err_w = pipes()
-    fw = Forwarder("text", out_fd=out_w, err_fd=err_w)
+    fw = Forwarder(LogFormat.TEXT, out_fd=out_w, err_fd=err_w)
     fw.start()
     fw.feed("web", "stdout", b"hel")
     fw.feed("web", "stdout", b"lo\nwor")
@@ -46,7 +47,7 @@ def test_lines_spanning_reads_and_a_final_line_without_newline() -> None:
 
 def test_json_lines_parse() -> None:
     out_r, out_w, _, err_w = pipes()
-    fw = Forwarder("json", out_fd=out_w, err_fd=err_w)
+    fw = Forwarder(LogFormat.JSON, out_fd=out_w, err_fd=err_w)
     fw.start()
     fw.feed("api", "stdout", "ünï\n".encode() + b"\xff bad\n")
     fw.close()
@@ -59,7 +60,7 @@ def test_json_lines_parse() -> None:
 
 def test_slow_stdout_drops_and_counts_instead_of_blocking() -> None:
     out_r, out_w, err_r, err_w = pipes()
-    fw = Forwarder("text", out_fd=out_w, err_fd=err_w, max_buffer_bytes=10_000)
+    fw = Forwarder(LogFormat.TEXT, out_fd=out_w, err_fd=err_w, max_buffer_bytes=10_000)
     fw.start()
     line = b"x" * 1000 + b"\n"
     started = time.monotonic()
