@@ -26,6 +26,7 @@ from .client import DEFAULT_TIMEOUT, Client, TlsOptions
 from .commands import COMMANDS, EXIT_FAILED
 from .errors import SupgrpcError, Unauthenticated, Unavailable
 from .output import Printer
+from .types import EVENT_KINDS
 
 EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130
@@ -131,15 +132,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--kind",
         action="append",
-        choices=(
-            "process_state",
-            "daemon_state",
-            "group_added",
-            "group_removed",
-            "program_health",
-            "process_communication",
-            "remote_communication",
-        ),
+        choices=tuple(EVENT_KINDS),
     )
     p.add_argument("names", nargs="*", help="only these processes/groups (globs)")
     cmd("reread", "show what a reload of the config would change")

@@ -32,6 +32,7 @@ from supgrpc.v1 import supervisor_pb2_grpc as pb_grpc
 from .address import default_address, grpc_target
 from .errors import SupgrpcError, from_rpc_error
 from .types import (
+    EVENT_KINDS,
     STREAM_VALUES,
     ConfigChanges,
     DaemonStatus,
@@ -43,15 +44,6 @@ from .types import (
 
 T = TypeVar("T")
 DEFAULT_TIMEOUT = 10.0
-_EVENT_KINDS = {
-    "process_state": pb.EVENT_KIND_PROCESS_STATE,
-    "daemon_state": pb.EVENT_KIND_DAEMON_STATE,
-    "group_added": pb.EVENT_KIND_GROUP_ADDED,
-    "group_removed": pb.EVENT_KIND_GROUP_REMOVED,
-    "program_health": pb.EVENT_KIND_PROGRAM_HEALTH,
-    "process_communication": pb.EVENT_KIND_PROCESS_COMMUNICATION,
-    "remote_communication": pb.EVENT_KIND_REMOTE_COMMUNICATION,
-}
 
 
 @dataclass(frozen=True, slots=True)
@@ -293,7 +285,7 @@ class Client:
     ) -> Stream[Event]:
         """Stream events as they happen (or after ``after_sequence``; 0 = oldest kept)."""
         request = pb.WatchEventsRequest(
-            processes=list(processes), kinds=[_EVENT_KINDS[k] for k in kinds]
+            processes=list(processes), kinds=[EVENT_KINDS[k] for k in kinds]
         )
         if after_sequence is not None:
             request.after_sequence = after_sequence

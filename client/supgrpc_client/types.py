@@ -216,6 +216,16 @@ class LogChunk:
         return cls(msg.process, stream_name(msg.stream), msg.offset, bytes(msg.data), msg.gap)
 
 
+# The WatchEvents kinds, as ``Event.kind`` spells them (the proto's ``oneof event`` fields),
+# each with the ``EventKind`` that filters it: the proto names the enum after the field, so
+# the names come from the generated code, never from a list kept here.
+EVENT_KINDS: dict[str, pb.EventKind.ValueType] = {
+    name.removeprefix("EVENT_KIND_").lower(): value
+    for name, value in pb.EventKind.items()
+    if value != pb.EVENT_KIND_UNSPECIFIED
+}
+
+
 @dataclass(frozen=True, slots=True)
 class Event:
     """WatchEvents: ``kind`` is ``process_state``, ``daemon_state``, ``group_added``,

@@ -4,7 +4,7 @@ Owns: a journal cursor of its own and the one-way "stopping" flag.
 May import: logstore (the journal type), model, errors, stdlib.
 Threading: any thread; one lock serialises readers of the cursor.
 
-The core journals a ``daemon_state`` event whenever its mood changes, so this follows the
+The core journals a ``DaemonStateChanged`` record whenever its mood changes, so this follows the
 journal (reading only what is new since the last call: usually nothing) instead of asking the
 loop for ``mood``. Only when the cursor fell behind the journal's kept history does it ask.
 """
@@ -16,7 +16,7 @@ from collections.abc import Callable
 
 from ..errors import SupervisorError
 from ..logstore import EventJournal
-from ..model import DaemonState, Event
+from ..model import DaemonState, DaemonStateChanged, Event
 
 
 class MoodWatch:
@@ -42,8 +42,7 @@ class MoodWatch:
                         self._stopping.set()
                     continue  # and read on from the new cursor
                 for _, event in items:
-                    state = event.daemon_state
-                    if state is not None and state < DaemonState.RUNNING:  # daemon_state
+                    if isinstance(event, DaemonStateChanged) and event.state < DaemonState.RUNNING:
                         self._stopping.set()  # SHUTDOWN or RESTARTING
                 if not items:
                     break

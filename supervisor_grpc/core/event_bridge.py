@@ -1,8 +1,10 @@
 """Where the core's happenings are recorded and become supervisor events for listener pools.
 
 Process transitions arrive as a subscriber of ``_publish`` (they need the machine's retry count
-at that moment); group and daemon events are read off the journal as they are appended, so every
-place that records one (reload included) notifies listeners without knowing about them.
+at that moment). Every record is told to the listener pools as it is appended to the journal,
+through the one mapping ``eventtypes.of_event``, so every place that records one (reload,
+shutdown, groups, capture mode) notifies listeners without knowing about them, and what
+WatchEvents shows and what a listener gets cannot drift apart.
 
 Owns: the event journal and the listener pools' hub (EventHub).
 May import: model, errors, machine, logstore, core.eventtypes, core.listeners, core.process.
@@ -17,7 +19,19 @@ from collections.abc import Callable
 
 from ..logstore import EventJournal
 from ..machine import Publish
-from ..model import DaemonState, Event, Health, ProcessState
+from ..model import (
+    Channel,
+    DaemonState,
+    DaemonStateChanged,
+    Event,
+    GroupRemoved,
+    Health,
+    HealthChanged,
+    ProcessCommunication,
+    ProcessState,
+    ProcessStateChanged,
+    RemoteCommunication,
+)
 from . import eventtypes as et
 from .listeners import EventHub, Writer
 from .process import Process
@@ -49,22 +63,11 @@ class EventBridge:
         self.hub.on_communication = self._record_communication
 
     def _journaled(self, event: Event) -> None:
-        hub = self.hub
-        if event.kind == "group_added":
-            hub.notify(et.process_group(event.group, added=True))
-        elif event.kind == "group_removed":
-            hub.remove_group(event.group)
-            hub.notify(et.process_group(event.group, added=False))
-        elif event.kind == "daemon_state" and event.daemon_state is DaemonState.SHUTDOWN:
-            hub.notify(et.supervisor_state(running=False))
-        elif event.kind == "daemon_state" and event.daemon_state is DaemonState.RUNNING:
-            hub.notify(et.supervisor_state(running=True))
-        elif event.kind == "remote_communication":
-            hub.notify(
-                et.remote_communication(
-                    event.comm_type, event.data.decode("utf-8", "surrogateescape")
-                )
-            )
+        if isinstance(event, GroupRemoved):
+            self.hub.remove_group(event.group)
+        pending = et.of_event(event)
+        if pending is not None:
+            self.hub.notify(pending)
 
     @staticmethod
     def _tries(proc: Process, pub: Publish) -> int:
@@ -82,30 +85,17 @@ class EventBridge:
         """Subscriber: log the machine's line, journal the change, tell the listener pools."""
         if pub.message:
             log.log(logging.WARNING if pub.level == "warn" else logging.INFO, "%s", pub.message)
-        tries = self._tries(proc, pub)
-        self.journal.append(
-            Event(
-                "process_state",
+        self.journal.append(  # the pools are told as it is journaled
+            ProcessStateChanged(
                 now,
-                name=proc.name,
-                group=proc.group,
-                from_state=pub.from_state,
-                to_state=pub.to_state,
-                pid=pub.pid,
-                expected=pub.expected,
-                reason=proc.machine.spawn_error if pub.to_state in (S.BACKOFF, S.FATAL) else "",
-                tries=tries,
-            )
-        )
-        self.hub.notify(
-            et.process_state(
                 proc.name,
                 proc.group,
                 pub.from_state,
                 pub.to_state,
-                expected=pub.expected,
                 pid=pub.pid,
-                tries=tries,
+                expected=pub.expected,
+                reason=proc.machine.spawn_error if pub.to_state in (S.BACKOFF, S.FATAL) else "",
+                tries=self._tries(proc, pub),
             )
         )
         self.hub.process_changed(proc, pub.to_state)
@@ -120,42 +110,20 @@ class EventBridge:
             status.value,
             f" ({output})" if output and unhealthy else "",
         )
-        self.journal.append(
-            Event(
-                "health",
-                self.clock(),
-                name=proc.name,
-                group=proc.group,
-                pid=proc.machine.pid,
-                reason=f"{status.value}: {output}" if output else status.value,
-            )
-        )
+        self.journal.append(HealthChanged(self.clock(), proc.name, proc.group, status, output))
 
     def announce_running(self) -> None:
         """SUPERVISOR_STATE_CHANGE_RUNNING, once the groups exist and before anything starts."""
-        self.journal.append(Event("daemon_state", self.clock(), daemon_state=DaemonState.RUNNING))
+        self.journal.append(DaemonStateChanged(self.clock(), DaemonState.RUNNING))
 
     def send_remote_comm_event(self, type_: str, data: str) -> None:
         """sendRemoteCommEvent: a REMOTE_COMMUNICATION event for the pools subscribed to it."""
-        self.journal.append(
-            Event(
-                "remote_communication",
-                self.clock(),
-                comm_type=type_,
-                data=data.encode("utf-8", "surrogateescape"),
-            )
-        )
+        self.journal.append(RemoteCommunication(self.clock(), type_, data))
 
     def _record_communication(self, proc: Process, channel: str, body: bytes) -> None:
-        """A capture-mode message, journaled for WatchEvents (listeners got it already)."""
+        """A capture-mode message: journaled for WatchEvents, and so told to the pools."""
         self.journal.append(
-            Event(
-                "process_communication",
-                self.clock(),
-                name=proc.name,
-                group=proc.group,
-                pid=proc.machine.pid,
-                channel=channel,
-                data=body,
+            ProcessCommunication(
+                self.clock(), proc.name, proc.group, proc.machine.pid, Channel(channel), body
             )
         )

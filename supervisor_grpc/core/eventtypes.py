@@ -1,19 +1,38 @@
 """supervisor's event vocabulary: the type tree, the payload texts and the envelope.
 
 Owns: which event names exist and which abstract type each belongs to (a pool subscribed to
-``PROCESS_STATE`` gets every ``PROCESS_STATE_*``; ``EVENT`` gets everything), and the exact
+``PROCESS_STATE`` gets every ``PROCESS_STATE_*``; ``EVENT`` gets everything), the exact
 texts supervisor 4.3.0 writes, so listeners written against supervisord (childutils,
-superlance) parse ours unchanged.
-May import: model, stdlib.
+superlance) parse ours unchanged, and ``of_event``: the one mapping of a journal record
+(``model.Event``) to supervisor's name and payload (the listener pools and the front-ends'
+``supervisor_event`` both read it).
+May import: model, stdlib (typing_extensions on 3.10, for ``assert_never``).
 Threading: pure functions and frozen values.
 """
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from ..model import ProcessState
+from ..model import (
+    DaemonState,
+    DaemonStateChanged,
+    Event,
+    GroupAdded,
+    GroupRemoved,
+    HealthChanged,
+    ProcessCommunication,
+    ProcessState,
+    ProcessStateChanged,
+    RemoteCommunication,
+)
+
+if sys.version_info >= (3, 11):
+    from typing import assert_never
+else:  # grpcio depends on it
+    from typing_extensions import assert_never
 
 # Each concrete or abstract name -> its parent; "EVENT" is the root.
 PARENT: dict[str, str] = {
@@ -92,19 +111,17 @@ def process_state(
     tries: int,
 ) -> PendingEvent:
     """``processname:x groupname:g from_state:S`` + the per-state extras of events.py."""
-    pairs: list[tuple[str, object]] = [
-        ("processname", name),
-        ("groupname", group),
-        ("from_state", from_state.name),
-    ]
-    if to_state in (ProcessState.STARTING, ProcessState.BACKOFF):
-        pairs.append(("tries", tries))
+    payload = f"processname:{name} groupname:{group} from_state:{from_state.name}"
+    if to_state is ProcessState.STARTING or to_state is ProcessState.BACKOFF:
+        payload += f" tries:{tries}"
     elif to_state is ProcessState.EXITED:
-        pairs += [("expected", int(expected)), ("pid", pid)]
-    elif to_state in (ProcessState.RUNNING, ProcessState.STOPPING, ProcessState.STOPPED):
-        pairs.append(("pid", pid))
-    payload = " ".join(f"{k}:{v}" for k, v in pairs)
+        payload += f" expected:{int(expected)} pid:{pid}"
+    elif to_state in _PID_STATES:
+        payload += f" pid:{pid}"
     return PendingEvent(f"PROCESS_STATE_{to_state.name}", payload)
+
+
+_PID_STATES = frozenset({ProcessState.RUNNING, ProcessState.STOPPING, ProcessState.STOPPED})
 
 
 def process_log(name: str, group: str, pid: int, channel: str, data: bytes) -> PendingEvent:
@@ -132,6 +149,40 @@ def process_group(name: str, added: bool) -> PendingEvent:
     return PendingEvent(
         "PROCESS_GROUP_ADDED" if added else "PROCESS_GROUP_REMOVED", f"groupname:{name}\n"
     )
+
+
+def of_event(ev: Event) -> PendingEvent | None:
+    """The supervisor event a journal record is (None: supervisor has no type for it, e.g.
+    health, or a daemon state it never announces)."""
+    match ev:
+        case ProcessStateChanged():
+            return process_state(
+                ev.name,
+                ev.group,
+                ev.from_state,
+                ev.to_state,
+                expected=ev.expected,
+                pid=ev.pid,
+                tries=ev.tries,
+            )
+        case DaemonStateChanged():
+            if ev.state is DaemonState.RUNNING:
+                return supervisor_state(running=True)
+            if ev.state is DaemonState.SHUTDOWN:
+                return supervisor_state(running=False)
+            return None
+        case GroupAdded():
+            return process_group(ev.group, added=True)
+        case GroupRemoved():
+            return process_group(ev.group, added=False)
+        case HealthChanged():
+            return None
+        case ProcessCommunication():
+            return process_communication(ev.name, ev.group, ev.pid, ev.channel.value, ev.data)
+        case RemoteCommunication():
+            return remote_communication(ev.comm_type, ev.data)
+        case _:
+            assert_never(ev)
 
 
 def tick(period: int, when: int) -> PendingEvent:

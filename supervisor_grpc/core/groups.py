@@ -14,7 +14,15 @@ from collections.abc import Callable
 from ..errors import AlreadyAdded, NoSuchProcess, NotSupported, StillRunning
 from ..logstore import EventJournal, StreamFlusher
 from ..machine import Input, StartRequested
-from ..model import STOPPED_STATES, DaemonSpec, Event, GroupKind, GroupSpec
+from ..model import (
+    STOPPED_STATES,
+    DaemonSpec,
+    Event,
+    GroupAdded,
+    GroupKind,
+    GroupRemoved,
+    GroupSpec,
+)
 from .childpipes import ChildPipes
 from .deps import Dependencies
 from .health import HealthMonitor
@@ -63,7 +71,7 @@ class Groups:
         created = open_group(group, self.spec, self.ring_bytes, self.flusher)
         self.table.add(group, created)
         self.hub.add_group(group, created)
-        self.journal.append(Event("group_added", self.clock(), group=group.name))
+        self.journal.append(GroupAdded(self.clock(), group.name))
 
     def add_named(self, name: str, latest: DaemonSpec) -> None:
         """addProcessGroup: add ``name`` from the last read config and start its autostarts."""
@@ -86,7 +94,7 @@ class Groups:
         for proc in procs:
             self._forget(proc)
         self.table.drop_group(name)
-        self.journal.append(Event("group_removed", self.clock(), group=name))
+        self.journal.append(GroupRemoved(self.clock(), name))
 
     def _forget(self, proc: Process) -> None:
         """Drop a removed group's process: pipes, stdin, log files, health state."""

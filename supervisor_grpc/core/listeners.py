@@ -78,8 +78,9 @@ class EventHub:
         # Processes whose output must pass through output(); the rest take the fast path.
         self.watched: set[Process] = set()
         self._last_tick: dict[int, int] = {}
-        # Told of each capture-mode message (the core journals them for WatchEvents).
-        self.on_communication: Callable[[Process, str, bytes], None] | None = None
+        # Where each capture-mode message goes: straight to the pools, unless the core
+        # journals it (for WatchEvents), whose journal then tells the pools.
+        self.on_communication: Callable[[Process, str, bytes], None] = self._communicated
 
     # ---- membership -------------------------------------------------------------------
 
@@ -201,14 +202,15 @@ class EventHub:
         if splitter is not None:
             data, bodies = splitter.feed(data)
             for body in bodies:
-                self.notify(
-                    et.process_communication(proc.name, proc.group, proc.machine.pid, channel, body)
-                )
+                self.on_communication(proc, channel, body)
                 log.debug("'%s' %s emitted a comm event", proc.name, channel)
-                if self.on_communication is not None:
-                    self.on_communication(proc, channel, body)
         self._log_event(proc, channel, data)
         return data
+
+    def _communicated(self, proc: Process, channel: str, body: bytes) -> None:
+        self.notify(
+            et.process_communication(proc.name, proc.group, proc.machine.pid, channel, body)
+        )
 
     def output_closed(self, proc: Process, channel: str) -> bytes:
         """The channel hit EOF: what a capture splitter still held goes to the log."""

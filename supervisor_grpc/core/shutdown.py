@@ -17,7 +17,15 @@ from collections.abc import Callable
 from ..errors import ShuttingDown
 from ..logstore import EventJournal
 from ..machine import Input, Publish, StopRequested
-from ..model import STOPPED_STATES, DaemonSpec, DaemonState, Event, ExitWhen, ProcessState
+from ..model import (
+    STOPPED_STATES,
+    DaemonSpec,
+    DaemonState,
+    DaemonStateChanged,
+    Event,
+    ExitWhen,
+    ProcessState,
+)
 from .deps import Dependencies
 from .policy import failure_exit_code
 from .ports import Clock, Spawner
@@ -93,9 +101,7 @@ class Shutdown:
             self.exit_code = exit_code
         self.mood = DaemonState.SHUTDOWN
         self._began_mono = self.clock()
-        self.journal.append(
-            Event("daemon_state", self.clock(), daemon_state=DaemonState.SHUTDOWN, reason=reason)
-        )
+        self.journal.append(DaemonStateChanged(self.clock(), DaemonState.SHUTDOWN, reason))
         for proc in self.table.processes.values():
             proc.machine.restart_allowed = False
         self.advance()

@@ -1,10 +1,11 @@
 """How both front-ends show what control returns: wall-clock times, supervisor's process
-``description``, and the supervisor event name and health of a journal record.
+``description``, and the supervisor event name of a journal record.
 
 Owns: the presentation rules the gRPC service and the XML-RPC shim share, so ``supervisorctl
 status`` and ``supgrpc-cli status`` print the same words (they lived in ``Control``, which only
 calls the loop, and in ``grpc.convert``).
-May import: model, stdlib.
+May import: model, core.eventtypes (supervisor's event vocabulary: pure functions, so the
+name a WatchEvents record carries is the one a listener gets), stdlib.
 Threading: pure functions of their arguments and the clocks they are given; any thread.
 """
 
@@ -14,15 +15,10 @@ import time
 from collections.abc import Callable
 from typing import Protocol
 
-from ..model import DaemonState, Event, Health, ProcessInfo, ProcessState, mono_to_wall
+from ..core.eventtypes import of_event
+from ..model import Event, ProcessInfo, ProcessState, mono_to_wall
 
 S = ProcessState
-
-_SUPERVISOR_EVENT = {
-    "group_added": "PROCESS_GROUP_ADDED",
-    "group_removed": "PROCESS_GROUP_REMOVED",
-    "remote_communication": "REMOTE_COMMUNICATION",
-}
 
 
 class Clocks(Protocol):
@@ -63,25 +59,7 @@ def describe(clocks: Clocks, info: ProcessInfo) -> str:
     return ""
 
 
-def health_of_event(ev: Event) -> tuple[Health | None, str]:
-    """A ``health`` journal record says ``<status>`` or ``<status>: <check output>``."""
-    word, _, output = ev.reason.partition(":")
-    try:
-        return Health(word.strip()), output.strip()
-    except ValueError:
-        return None, ev.reason
-
-
 def supervisor_event(ev: Event) -> str:
     """The supervisor 4.3.0 event type name of a journal record ("" when it has none)."""
-    if ev.kind == "process_state" and ev.to_state is not None:
-        return f"PROCESS_STATE_{ev.to_state.name}"
-    if ev.kind == "daemon_state":
-        if ev.daemon_state is DaemonState.RUNNING:
-            return "SUPERVISOR_STATE_CHANGE_RUNNING"
-        if ev.daemon_state is DaemonState.SHUTDOWN:
-            return "SUPERVISOR_STATE_CHANGE_STOPPING"
-        return ""
-    if ev.kind == "process_communication":
-        return f"PROCESS_COMMUNICATION_{ev.channel.upper()}"
-    return _SUPERVISOR_EVENT.get(ev.kind, "")
+    pending = of_event(ev)
+    return "" if pending is None else pending.name

@@ -14,7 +14,16 @@ front-ends, which convert with :func:`mono_to_wall`.
 
 from __future__ import annotations
 
-from .events import Event
+from .events import (
+    DaemonStateChanged,
+    Event,
+    GroupAdded,
+    GroupRemoved,
+    HealthChanged,
+    ProcessCommunication,
+    ProcessStateChanged,
+    RemoteCommunication,
+)
 from .snapshots import NO_LOG_FAULTS, ConfigDiff, DaemonInfo, LogFaults, ProcessInfo
 from .specs import (
     AutoRestart,
@@ -60,14 +69,18 @@ __all__ = [
     "DaemonInfo",
     "DaemonSpec",
     "DaemonState",
+    "DaemonStateChanged",
     "Event",
     "ExitStatus",
     "ExitWhen",
     "ForwardOutput",
+    "GroupAdded",
     "GroupKind",
+    "GroupRemoved",
     "GroupSpec",
     "GrpcSpec",
     "Health",
+    "HealthChanged",
     "HealthKind",
     "HealthSpec",
     "HttpKind",
@@ -76,9 +89,12 @@ __all__ = [
     "LogFormat",
     "LogLevel",
     "LogSpec",
+    "ProcessCommunication",
     "ProcessInfo",
     "ProcessState",
+    "ProcessStateChanged",
     "ProgramSpec",
+    "RemoteCommunication",
     "UnhealthyAction",
     "environment_dict",
     "make_namespec",

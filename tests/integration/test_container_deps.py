@@ -17,7 +17,7 @@ from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 
-from supervisor_grpc.model import ProcessState
+from supervisor_grpc.model import ProcessState, ProcessStateChanged
 from tests.support import Daemon, is_alive, python_command, run, supgrpcd_argv, wait_until
 
 SUPERVISORCTL = str(Path(sys.executable).parent / "supervisorctl")
@@ -271,7 +271,11 @@ def test_explicit_restart_brings_back_dependents_bound_to_it(tmp_path: Path) -> 
             timeout=10,
         )
         items, _, _ = control.journal.read(0, 10_000)
-        stops = [e.name for _, e in items if e.to_state is ProcessState.STOPPED]
+        stops = [
+            e.name
+            for _, e in items
+            if isinstance(e, ProcessStateChanged) and e.to_state is ProcessState.STOPPED
+        ]
         assert stops == ["web", "db"]
     finally:
         core.close()

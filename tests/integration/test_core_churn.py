@@ -66,13 +66,16 @@ def _write_config(tmp_path, body: str):
 def _wait_for_exit(core: InProcessCore, cursor: int, timeout: float) -> int:
     """Block on the event journal (never polling the core, which would wake its loop) until
     the process enters EXITED; return the new cursor."""
-    from supervisor_grpc.model import ProcessState
+    from supervisor_grpc.model import ProcessState, ProcessStateChanged
 
     journal = core.control.journal
     deadline = time.monotonic() + timeout
     while True:
         items, cursor, _ = journal.read(cursor)
-        if any(event.to_state is ProcessState.EXITED for _, event in items):
+        if any(
+            isinstance(event, ProcessStateChanged) and event.to_state is ProcessState.EXITED
+            for _, event in items
+        ):
             return cursor
         left = deadline - time.monotonic()
         assert left > 0, "no EXITED event: the loop was not woken to reap the child"

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from supervisor_grpc.errors import NoFile, NotExecutable, SpawnError
-from supervisor_grpc.model import ProcessState
+from supervisor_grpc.model import ProcessState, ProcessStateChanged
 from tests.support import fixture_command, is_alive, read_text, wait_until
 from tests.support.inprocess import InProcessCore
 
@@ -27,7 +27,9 @@ def _core(tmp_path: Path, body: str) -> InProcessCore:
 def _transitions(core: InProcessCore, name: str) -> list[tuple[S, S]]:
     items, _, _ = core.control.journal.read(0, 10_000)
     return [
-        (e.from_state, e.to_state) for _, e in items if e.kind == "process_state" and e.name == name
+        (e.from_state, e.to_state)
+        for _, e in items
+        if isinstance(e, ProcessStateChanged) and e.name == name
     ]
 
 

@@ -10,7 +10,13 @@ from typing import Any
 
 from supervisor_grpc.control import Control
 from supervisor_grpc.logstore import EventJournal
-from supervisor_grpc.model import DaemonState, Event, ProcessState
+from supervisor_grpc.model import (
+    DaemonState,
+    DaemonStateChanged,
+    Event,
+    ProcessState,
+    ProcessStateChanged,
+)
 
 
 class RecordingInbox:
@@ -36,12 +42,12 @@ def control(capacity: int = 100) -> tuple[Control, Any, RecordingInbox]:
 
 
 def process_event() -> Event:
-    return Event("process_state", 0.0, "a", "a", ProcessState.STARTING, ProcessState.RUNNING)
+    return ProcessStateChanged(0.0, "a", "a", ProcessState.STARTING, ProcessState.RUNNING)
 
 
 def shutdown(core: Any) -> None:
     core.mood = DaemonState.SHUTDOWN
-    core.journal.append(Event("daemon_state", 0.0, daemon_state=DaemonState.SHUTDOWN))
+    core.journal.append(DaemonStateChanged(0.0, DaemonState.SHUTDOWN))
 
 
 def test_follows_the_journal_without_loop_jobs() -> None:

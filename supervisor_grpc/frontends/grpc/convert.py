@@ -1,13 +1,16 @@
 """model/control values -> protobuf messages (and the few enums that come back).
 
-Owns: the enum tables (supervisor's codes <-> proto enums, which start at UNSPECIFIED = 0) and
-the wall-clock conversion of monotonic times, which exists only at the front-ends.
+Owns: the enum tables (supervisor's codes <-> proto enums, which start at UNSPECIFIED = 0),
+the wall-clock conversion of monotonic times, which exists only at the front-ends, and the one
+mapping of journal records (``model.Event``) to ``WatchEventsResponse`` (and back, for tests).
 May import: control (for ActionResult and the clocks), frontends.presentation, model, errors,
-the generated package.
+the generated package, stdlib (typing_extensions on 3.10, for ``assert_never``).
 Threading: pure functions; any thread.
 """
 
 from __future__ import annotations
+
+import sys
 
 from google.protobuf.timestamp_pb2 import Timestamp
 from supgrpc.v1 import supervisor_pb2 as pb
@@ -19,15 +22,27 @@ from ...model import (
     ConfigDiff,
     DaemonInfo,
     DaemonState,
+    DaemonStateChanged,
     Event,
     ExitStatus,
+    GroupAdded,
+    GroupRemoved,
     Health,
+    HealthChanged,
     LogFaults,
+    ProcessCommunication,
     ProcessInfo,
     ProcessState,
+    ProcessStateChanged,
+    RemoteCommunication,
 )
-from ..presentation import describe, health_of_event, supervisor_event, wall_time
+from ..presentation import Clocks, describe, supervisor_event, wall_time
 from .resources import ZERO, Usage
+
+if sys.version_info >= (3, 11):
+    from typing import assert_never
+else:  # grpcio depends on it
+    from typing_extensions import assert_never
 
 S = ProcessState
 
@@ -69,21 +84,17 @@ PROGRAM_HEALTH: dict[Health, pb.ProgramHealth.ValueType] = {
     Health.UNHEALTHY: pb.PROGRAM_HEALTH_UNHEALTHY,
 }
 
-EVENT_KIND: dict[str, pb.EventKind.ValueType] = {
-    "process_state": pb.EVENT_KIND_PROCESS_STATE,
-    "daemon_state": pb.EVENT_KIND_DAEMON_STATE,
-    "group_added": pb.EVENT_KIND_GROUP_ADDED,
-    "group_removed": pb.EVENT_KIND_GROUP_REMOVED,
-    "health": pb.EVENT_KIND_PROGRAM_HEALTH,
-    "process_communication": pb.EVENT_KIND_PROCESS_COMMUNICATION,
-    "remote_communication": pb.EVENT_KIND_REMOTE_COMMUNICATION,
-}
-
 LOG_CHANNEL: dict[pb.LogStream.ValueType, Channel] = {
     pb.LOG_STREAM_UNSPECIFIED: Channel.STDOUT,
     pb.LOG_STREAM_STDOUT: Channel.STDOUT,
     pb.LOG_STREAM_STDERR: Channel.STDERR,
 }
+STREAM_OF_CHANNEL = {Channel.STDOUT: pb.LOG_STREAM_STDOUT, Channel.STDERR: pb.LOG_STREAM_STDERR}
+
+# The way back, for ``event_of``.
+PROCESS_STATE_OF = {v: k for k, v in PROCESS_STATE.items()}
+DAEMON_STATE_OF = {v: k for k, v in DAEMON_STATE.items()}
+PROGRAM_HEALTH_OF = {v: k for k, v in PROGRAM_HEALTH.items()}
 
 
 def timestamp(wall: float) -> Timestamp | None:
@@ -188,70 +199,106 @@ def diff_lists(diff: ConfigDiff) -> dict[str, list[str]]:
     return {"added": list(diff.added), "changed": list(diff.changed), "removed": list(diff.removed)}
 
 
-def event(control: Control, seq: int, ev: Event) -> pb.WatchEventsResponse:
+def event(clocks: Clocks, seq: int, ev: Event) -> pb.WatchEventsResponse:
+    """The one mapping of a journal record to the proto (``event_of`` is its inverse)."""
     msg = pb.WatchEventsResponse(sequence=seq, supervisor_event=supervisor_event(ev))
-    when = timestamp(wall_time(control, ev.time_mono))
+    when = timestamp(wall_time(clocks, ev.time_mono))
     if when is not None:
         msg.time.CopyFrom(when)
-    namespec = ev.namespec
-    if ev.kind == "process_state":
-        msg.process_state.CopyFrom(
-            pb.ProcessStateChanged(
-                name=ev.name,
-                group=ev.group,
-                namespec=namespec,
-                from_state=PROCESS_STATE.get(ev.from_state, pb.PROCESS_STATE_UNSPECIFIED)
-                if ev.from_state is not None
-                else pb.PROCESS_STATE_UNSPECIFIED,
-                to_state=PROCESS_STATE.get(ev.to_state, pb.PROCESS_STATE_UNSPECIFIED)
-                if ev.to_state is not None
-                else pb.PROCESS_STATE_UNSPECIFIED,
-                pid=max(ev.pid, 0),
-                expected=ev.expected,
-                reason=ev.reason,
-                tries=max(ev.tries, 0),
+    match ev:
+        case ProcessStateChanged():
+            msg.process_state.CopyFrom(
+                pb.ProcessStateChanged(
+                    name=ev.name,
+                    group=ev.group,
+                    namespec=ev.namespec,
+                    from_state=PROCESS_STATE.get(ev.from_state, pb.PROCESS_STATE_UNSPECIFIED),
+                    to_state=PROCESS_STATE.get(ev.to_state, pb.PROCESS_STATE_UNSPECIFIED),
+                    pid=max(ev.pid, 0),
+                    expected=ev.expected,
+                    reason=ev.reason,
+                    tries=max(ev.tries, 0),
+                )
             )
-        )
-    elif ev.kind == "process_communication":
-        msg.process_communication.CopyFrom(
-            pb.ProcessCommunication(
-                name=ev.name,
-                group=ev.group,
-                namespec=namespec,
-                pid=max(ev.pid, 0),
-                stream=pb.LOG_STREAM_STDERR if ev.channel == "stderr" else pb.LOG_STREAM_STDOUT,
-                data=ev.data,
+        case DaemonStateChanged():
+            state = DAEMON_STATE.get(ev.state, pb.DAEMON_STATE_UNSPECIFIED)
+            msg.daemon_state.CopyFrom(pb.DaemonStateChanged(state=state, reason=ev.reason))
+        case GroupAdded():
+            msg.group_added.CopyFrom(pb.GroupChanged(group=ev.group))
+        case GroupRemoved():
+            msg.group_removed.CopyFrom(pb.GroupChanged(group=ev.group))
+        case HealthChanged():
+            msg.program_health.CopyFrom(
+                pb.ProgramHealthChanged(
+                    name=ev.name,
+                    group=ev.group,
+                    namespec=ev.namespec,
+                    health=PROGRAM_HEALTH.get(ev.status, pb.PROGRAM_HEALTH_UNSPECIFIED),
+                    output=ev.output,
+                )
             )
-        )
-    elif ev.kind == "remote_communication":
-        msg.remote_communication.CopyFrom(
-            pb.RemoteCommunication(
-                type=ev.comm_type, data=ev.data.decode("utf-8", errors="replace")
+        case ProcessCommunication():
+            msg.process_communication.CopyFrom(
+                pb.ProcessCommunication(
+                    name=ev.name,
+                    group=ev.group,
+                    namespec=ev.namespec,
+                    pid=max(ev.pid, 0),
+                    stream=STREAM_OF_CHANNEL[ev.channel],
+                    data=ev.data,
+                )
             )
-        )
-    elif ev.kind == "daemon_state":
-        state = pb.DAEMON_STATE_UNSPECIFIED
-        if ev.daemon_state is not None:
-            state = DAEMON_STATE.get(ev.daemon_state, pb.DAEMON_STATE_UNSPECIFIED)
-        msg.daemon_state.CopyFrom(pb.DaemonStateChanged(state=state, reason=ev.reason))
-    elif ev.kind == "group_added":
-        msg.group_added.CopyFrom(pb.GroupChanged(group=ev.group))
-    elif ev.kind == "group_removed":
-        msg.group_removed.CopyFrom(pb.GroupChanged(group=ev.group))
-    elif ev.kind == "health":
-        health, output = health_of_event(ev)
-        msg.program_health.CopyFrom(
-            pb.ProgramHealthChanged(
-                name=ev.name,
-                group=ev.group,
-                namespec=namespec,
-                health=PROGRAM_HEALTH.get(health, pb.PROGRAM_HEALTH_UNSPECIFIED)
-                if health is not None
-                else pb.PROGRAM_HEALTH_UNSPECIFIED,
-                output=output,
-            )
-        )
+        case RemoteCommunication():
+            # A proto string must be valid UTF-8: an undecodable byte the caller smuggled in
+            # (as a surrogate escape) shows as U+FFFD; listeners get the text as it came.
+            data = ev.data.encode("utf-8", "surrogateescape").decode("utf-8", errors="replace")
+            msg.remote_communication.CopyFrom(pb.RemoteCommunication(type=ev.comm_type, data=data))
+        case _:
+            assert_never(ev)
     return msg
+
+
+def event_of(clocks: Clocks, msg: pb.WatchEventsResponse) -> Event | None:
+    """The journal record a WatchEvents message describes (None: not a record, e.g. missed).
+
+    The inverse of ``event``, kept beside it so a field one direction forgets fails the
+    round-trip test rather than a client.
+    """
+    t = msg.time.ToNanoseconds() / 1e9 if msg.HasField("time") else 0.0
+    t_mono = clocks.clock() - (clocks.wall() - t)
+    field = msg.WhichOneof("event")
+    if field == "process_state":
+        p = msg.process_state
+        return ProcessStateChanged(
+            t_mono,
+            p.name,
+            p.group,
+            PROCESS_STATE_OF[p.from_state],
+            PROCESS_STATE_OF[p.to_state],
+            pid=p.pid,
+            expected=p.expected,
+            reason=p.reason,
+            tries=p.tries,
+        )
+    if field == "daemon_state":
+        d = msg.daemon_state
+        return DaemonStateChanged(t_mono, DAEMON_STATE_OF[d.state], d.reason)
+    if field == "group_added":
+        return GroupAdded(t_mono, msg.group_added.group)
+    if field == "group_removed":
+        return GroupRemoved(t_mono, msg.group_removed.group)
+    if field == "program_health":
+        h = msg.program_health
+        return HealthChanged(t_mono, h.name, h.group, PROGRAM_HEALTH_OF[h.health], h.output)
+    if field == "process_communication":
+        c = msg.process_communication
+        return ProcessCommunication(
+            t_mono, c.name, c.group, c.pid, LOG_CHANNEL[c.stream], bytes(c.data)
+        )
+    if field == "remote_communication":
+        r = msg.remote_communication
+        return RemoteCommunication(t_mono, r.type, r.data)
+    return None
 
 
 def missed(count: int) -> pb.WatchEventsResponse:

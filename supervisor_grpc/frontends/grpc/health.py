@@ -2,7 +2,7 @@
 
 Owns: the mapping from daemon, process and program-health states to SERVING/NOT_SERVING, and
 the one thread that applies it to grpc_health's HealthServicer.
-May import: control, model, errors, grpc_health, stdlib.
+May import: control, model, errors, grpc_health, stdlib (typing_extensions on 3.10).
 Threading: ``process_changed`` runs on the loop thread: it stores the newest state in a dict
 under a small lock, nothing more. Everything else happens on the reporter's own thread, which
 follows the event journal (process transitions, program health results, shutdown, groups).
@@ -24,6 +24,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import logging
+import sys
 import threading
 from dataclasses import dataclass
 from typing import Any
@@ -33,8 +34,25 @@ from grpc_health.v1._async import HealthServicer
 
 from ...control import Control
 from ...errors import SupervisorError
-from ...model import DaemonState, Event, Health, ProcessInfo, ProcessState
-from ..presentation import health_of_event
+from ...model import (
+    DaemonState,
+    DaemonStateChanged,
+    Event,
+    GroupAdded,
+    GroupRemoved,
+    Health,
+    HealthChanged,
+    ProcessCommunication,
+    ProcessInfo,
+    ProcessState,
+    ProcessStateChanged,
+    RemoteCommunication,
+)
+
+if sys.version_info >= (3, 11):
+    from typing import assert_never
+else:  # grpcio depends on it
+    from typing_extensions import assert_never
 
 log = logging.getLogger(__name__)
 
@@ -181,30 +199,34 @@ class HealthReporter:
 
     def _on_event(self, event: Event) -> set[str]:
         """Apply one journal record; return the namespecs whose status may have changed."""
-        if event.kind == "daemon_state" and event.daemon_state is not None:
-            self._daemon_running = event.daemon_state is DaemonState.RUNNING
-        elif event.kind == "process_state" and event.to_state is not None:
-            namespec = event.namespec
-            self._groups.setdefault(event.group, set()).add(namespec)
-            self._program(namespec, event.to_state).state = event.to_state
-            return {namespec}
-        elif event.kind == "health":
-            status, _ = health_of_event(event)
-            program = self._programs.get(event.namespec)
-            if status is not None and program is not None:
-                program.health = status
-                return {event.namespec}
-        elif event.kind == "group_added":
-            try:
-                infos = self._control.targets(f"{event.group}:*")
-            except SupervisorError:
-                return set()  # removed again meanwhile
-            for info in infos:
-                self._track(info)
-        elif event.kind == "group_removed":
-            for namespec in self._groups.pop(event.group, set()):
-                self._programs.pop(namespec, None)
-                self._set(program_service(namespec), NOT_SERVING)
+        match event:
+            case DaemonStateChanged():
+                self._daemon_running = event.state is DaemonState.RUNNING
+            case ProcessStateChanged():
+                namespec = event.namespec
+                self._groups.setdefault(event.group, set()).add(namespec)
+                self._program(namespec, event.to_state).state = event.to_state
+                return {namespec}
+            case HealthChanged():
+                program = self._programs.get(event.namespec)
+                if program is not None:
+                    program.health = event.status
+                    return {event.namespec}
+            case GroupAdded():
+                try:
+                    infos = self._control.targets(f"{event.group}:*")
+                except SupervisorError:
+                    return set()  # removed again meanwhile
+                for info in infos:
+                    self._track(info)
+            case GroupRemoved():
+                for namespec in self._groups.pop(event.group, set()):
+                    self._programs.pop(namespec, None)
+                    self._set(program_service(namespec), NOT_SERVING)
+            case ProcessCommunication() | RemoteCommunication():
+                pass  # says nothing about anyone's health
+            case _:
+                assert_never(event)
         return set()
 
     def _set(self, service: str, status: Any) -> None:

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Callable
-from fnmatch import fnmatchcase
 from typing import Any
 
 from supgrpc.v1 import supervisor_pb2 as pb
@@ -27,6 +26,7 @@ from ...model import Channel, ProcessInfo
 from . import convert
 from .resources import ZERO, ResourceSampler
 from .streams import (
+    EventFilter,
     GroupsAdded,
     LogSource,
     StreamSlots,
@@ -263,24 +263,15 @@ class SupervisorServicer(pb_grpc.SupervisorServiceServicer):
                 cursor = int(request.after_sequence)
             else:
                 cursor = journal.last_seq
-            kinds = {k for k in request.kinds if k != pb.EVENT_KIND_UNSPECIFIED}
-            patterns = list(request.processes)
+            wanted = EventFilter(request.kinds, request.processes)
             entries = follow_events(journal, cursor, wakeups=self._wakeups, stopping=self._stopping)
             async for entry in entries:
                 if entry.item is None:
                     yield convert.missed(entry.missed)
                     continue
-                event = entry.item
-                kind = convert.EVENT_KIND.get(event.kind)
-                if kind is None or (kinds and kind not in kinds):
-                    continue  # a record kind this API version does not describe
-                if (
-                    patterns
-                    and event.kind != "daemon_state"
-                    and not _event_matches(event.name, event.group, patterns)
-                ):
-                    continue
-                yield convert.event(self._sync, entry.seq, event)
+                msg = convert.event(self._sync, entry.seq, entry.item)
+                if wanted(msg):
+                    yield msg
 
     # ---- configuration and daemon ---------------------------------------------------------
 
@@ -335,10 +326,3 @@ def _source(
         cursor = channel.start_offset
     stop_at = None if request.follow else channel.end_offset
     return LogSource(process, stream, channel, cursor, stop_at)
-
-
-def _event_matches(name: str, group: str, patterns: list[str]) -> bool:
-    candidates = [group] if not name else [name, group, f"{group}:{name}"]
-    if name and name == group:
-        candidates.append(name)
-    return any(fnmatchcase(c, p) for c in candidates for p in patterns)

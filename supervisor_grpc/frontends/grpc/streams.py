@@ -4,7 +4,10 @@ journal (ARCHITECTURE.md rule 8; style-anchors §4 example C), as coroutines.
 Owns: streaming slots (a cap on concurrent streams), ``Wakeups`` (how a coroutine waits for
 a logstore source without a thread), ``GroupsAdded`` (when log followers re-resolve their
 processes after a reload), and the cursor loops that read, yield and wait.
-May import: logstore (reader side: ``read``/``closed``/``watch``), grpc, stdlib.
+``EventFilter`` is WatchEvents' request filter, applied to the converted message so it
+speaks the API's names (``EventKind``, the record's name and group) and never a kind string.
+May import: logstore (reader side: ``read``/``closed``/``watch``), model (the journal's
+record types), grpc, the generated package, stdlib.
 Threading: the front-end's asyncio loop only, except the watcher callbacks, which run on
 whatever thread appended (the supervisor loop, or any thread logging to the daemon log):
 they only schedule a wake-up with ``call_soon_threadsafe`` (at most one pending per source;
@@ -21,11 +24,14 @@ import threading
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from fnmatch import fnmatchcase
 from typing import Any, Generic, Protocol, TypeVar
 
 import grpc
+from supgrpc.v1 import supervisor_pb2 as pb
 
 from ...logstore import EventJournal, LogChannel
+from ...model import Event, GroupAdded
 from .interceptors import Abort
 
 T = TypeVar("T")
@@ -194,12 +200,12 @@ class GroupsAdded:
     added (or records were missed), and only then are the followers woken.
 
     Followers wait on this gate rather than on the journal itself, so a crash storm's
-    process_state records cost one journal read on the appending thread, not a wake-up of
+    ProcessStateChanged records cost one journal read on the appending thread, not a wake-up of
     every follower. ``watch`` callbacks run on the thread that appended (the supervisor loop):
     a short read of the new records, then a poke; nothing blocks.
     """
 
-    def __init__(self, journal: EventJournal[Any]) -> None:
+    def __init__(self, journal: EventJournal[Event]) -> None:
         self._journal = journal
         self._lock = threading.Lock()
         self._cursor = journal.last_seq
@@ -230,7 +236,7 @@ class GroupsAdded:
             while True:
                 items, self._cursor, skipped = self._journal.read(self._cursor, 1024)
                 added = added or bool(skipped)
-                added = added or any(getattr(e, "kind", "") == "group_added" for _, e in items)
+                added = added or any(isinstance(e, GroupAdded) for _, e in items)
                 if not items:
                     break
             if added:
@@ -328,3 +334,43 @@ async def follow_events(
 
 def _events_ready(stopping: Callable[[], bool], journal: EventJournal[Any], seen: int) -> bool:
     return stopping() or journal.last_seq > seen or journal.closed
+
+
+class EventFilter:
+    """WatchEvents' ``kinds`` and ``processes``: which converted records a stream yields.
+
+    A pattern is matched against the record's name, group and ``group:name`` (a group
+    record: its group); daemon records pass every pattern, since they concern every process.
+    """
+
+    def __init__(self, kinds: Iterable[int], patterns: Iterable[str]) -> None:
+        self._kinds = {k for k in kinds if k != pb.EVENT_KIND_UNSPECIFIED}
+        self._patterns = list(patterns)
+
+    def __call__(self, msg: pb.WatchEventsResponse) -> bool:
+        kind = event_kind(msg)
+        if kind == pb.EVENT_KIND_UNSPECIFIED or (self._kinds and kind not in self._kinds):
+            return False  # a record kind this API version does not describe, or unasked
+        if not self._patterns or kind == pb.EVENT_KIND_DAEMON_STATE:
+            return True
+        body = getattr(msg, msg.WhichOneof("event") or "")
+        name: str = getattr(body, "name", "")
+        group: str = getattr(body, "group", "")
+        candidates = [group] if not name else [name, group, f"{group}:{name}"]
+        if name and name == group:
+            candidates.append(name)
+        return any(fnmatchcase(c, p) for c in candidates for p in self._patterns)
+
+
+def event_kind(msg: pb.WatchEventsResponse) -> int:
+    """The filter kind of a converted record (UNSPECIFIED: not a record, e.g. missed)."""
+    return _KIND_OF_FIELD.get(msg.WhichOneof("event") or "", pb.EVENT_KIND_UNSPECIFIED)
+
+
+# The proto names each ``EventKind`` after the ``oneof event`` field it classifies, so this
+# is read off the generated descriptors (the proto's own spelling), not kept by hand.
+_KIND_OF_FIELD: dict[str, int] = {
+    field.name: pb.EventKind.Value(f"EVENT_KIND_{field.name.upper()}")
+    for field in pb.WatchEventsResponse.DESCRIPTOR.oneofs_by_name["event"].fields
+    if f"EVENT_KIND_{field.name.upper()}" in pb.EventKind.keys()  # noqa: SIM118
+}
