@@ -116,8 +116,8 @@ def test_lines_from_many_programs_on_one_stdout_pipe_never_tear(
         # What was still in the pipe when the last program exited.
         wait_until(accounted, timeout=30, what="the last lines")
         read_some()
-        assert not torn, (
-            f"{len(torn)} torn line(s), e.g. " + repr([t[:60] + b"..." + t[-20:] for t in torn[:3]])
+        assert not torn, f"{len(torn)} torn line(s), e.g. " + repr(
+            [t[:60] + b"..." + t[-20:] for t in torn[:3]]
         )
         assert rest == b""
         for i, name in enumerate(names):
