@@ -167,6 +167,8 @@ class StreamOut:
             # All we hold is the start of a line this chunk may finish: write on from there.
             message = self._enqueue(data)
             message = self._drain_locked(force=False) or message
+            if self._hold_until is None and self._pending and self._registered:
+                self._flusher.wake()  # it waited for time; now it must wait for room
             self._register()
             return message
         held = False

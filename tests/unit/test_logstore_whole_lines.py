@@ -7,6 +7,7 @@ import os
 import random
 import select
 import tempfile
+import threading
 import time
 from collections.abc import Iterator
 
@@ -106,12 +107,15 @@ def test_every_write_to_a_pipe_is_whole_lines_within_pipe_buf(
     writes: list[bytes] = []
     real_write = os.write
 
+    out = writer_on(w, max_buffer=16 << 20)  # never full: every byte must arrive
+    target = out.poll_fd()
+
     def recording(fd: int, data: bytes) -> int:
         n = real_write(fd, data)
-        writes.append(bytes(data[:n]))
+        if fd == target:  # not the flusher's wakeups
+            writes.append(bytes(data[:n]))
         return n
 
-    out = writer_on(w, max_buffer=16 << 20)  # never full: every byte must arrive
     rng = random.Random(7)
     data = _lines(rng, 400)
     got = bytearray()
@@ -169,3 +173,47 @@ def test_a_regular_file_keeps_large_writes(monkeypatch: pytest.MonkeyPatch) -> N
         assert sizes == [len(chunk)]
         fh.seek(0)
         assert fh.read() == chunk
+
+
+def test_a_held_line_that_then_fills_the_pipe_keeps_draining(
+    pipe: tuple[int, int], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The flusher waited for time (an unfinished line); the next chunk finishes it but the
+    pipe fills: the flusher must now wait for room, not sleep on."""
+    from supervisor_grpc.logstore import flusher as flusher_module
+
+    for name in ("REOPEN_SECONDS", "IDLE_POLL_SECONDS"):
+        monkeypatch.setattr(flusher_module, name, 3600.0)
+    monkeypatch.setattr(streamout, "PARTIAL_LINE_SECONDS", 3600.0)
+    r, w = pipe
+    flusher = StreamFlusher()
+    out = writer_on(w, flusher)
+    out.write(b"begun ")
+    assert flusher.active
+    _wait_asleep("supgrpc-logout")  # in its wait for time
+    rest = b"finished\n" + LONG
+    out.write(rest)  # far more than the pipe holds
+    expected = b"begun " + rest
+    got = bytearray()
+    deadline = time.monotonic() + 10
+    while len(got) < len(expected) and time.monotonic() < deadline:
+        if select.select([r], [], [], 0.1)[0]:
+            got += available(r)
+    assert bytes(got) == expected
+    out.close()
+
+
+def _wait_asleep(thread_name: str) -> None:
+    """Until the named thread sleeps in the kernel (its poll), per /proc."""
+    (thread,) = [t for t in threading.enumerate() if t.name == thread_name]
+    path = f"/proc/self/task/{thread.native_id}/stat"
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        with open(path) as fh:
+            if fh.read().rsplit(")", 1)[1].split()[0] == "S":
+                return
+        time.sleep(0.005)
+    raise AssertionError(f"{thread_name} never went to sleep")
+
+
+LONG = b"".join(b"%06d %s\n" % (i, b"z" * 200) for i in range(2000))  # 414 KB
