@@ -212,7 +212,12 @@ class StreamOut:
             end = _piece_end(buf, start, force)
             if end == start:
                 return start, True
-            n = self._try_write(view[start:end])
+            try:
+                n = self._try_write(view[start:end])
+            except OSError:
+                if start == 0:
+                    raise
+                return start, False  # met again on what is left, which is what it drops
             start += n
             if start < end:
                 return start, False

@@ -217,3 +217,33 @@ def _wait_asleep(thread_name: str) -> None:
 
 
 LONG = b"".join(b"%06d %s\n" % (i, b"z" * 200) for i in range(2000))  # 414 KB
+
+
+def test_an_error_after_some_pieces_counts_only_the_lines_not_written(
+    pipe: tuple[int, int], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    r, w = pipe
+    out = writer_on(w)
+    target = out.poll_fd()
+    lines = [b"%04d %s\n" % (i, b"q" * 1000) for i in range(20)]  # 4 lines per write
+    real_write = os.write
+    calls = 0
+
+    def failing(fd: int, data: bytes) -> int:
+        nonlocal calls
+        if fd == target:
+            calls += 1
+            if calls > 2:
+                raise BrokenPipeError(32, "Broken pipe")
+        return real_write(fd, data)
+
+    monkeypatch.setattr(streamout.os, "write", failing)
+    out.write(b"".join(lines))  # two writes land, then the reader is "gone"
+    deadline = time.monotonic() + 10
+    while not out.faults.write_errors and time.monotonic() < deadline:
+        time.sleep(0.01)
+    monkeypatch.undo()
+    assert available(r) == b"".join(lines[:8])
+    assert out.faults.write_errors >= 1
+    assert (out.faults.dropped_lines, out.faults.dropped_bytes) == (12, 12 * 1006)
+    out.close()
