@@ -103,8 +103,6 @@ class StreamOut:
 
     ``fd`` may be -1 with an ``opener`` (a FIFO without a reader yet): bytes are held as for
     a full pipe, and the flusher calls ``opener`` until it returns a descriptor.
-    ``whole_lines`` (default: whether ``fd`` is a pipe or socket; True for a FIFO yet to
-    open) makes every write whole lines of at most PIPE_BUF bytes.
     """
 
     def __init__(
@@ -116,14 +114,11 @@ class StreamOut:
         max_buffer: int = STREAM_BUFFER_BYTES,
         flusher: StreamFlusher | None = None,
         opener: Callable[[], int | None] | None = None,
-        whole_lines: bool | None = None,
     ) -> None:
         self._fd = fd
-        if whole_lines is None:  # others may write to a pipe or socket too
-            whole_lines = (
-                fd < 0 or stat.S_ISFIFO(mode := os.fstat(fd).st_mode) or stat.S_ISSOCK(mode)
-            )
-        self._whole_lines = whole_lines
+        # Others may write to a pipe (a FIFO yet to open is one) or socket too: whole lines.
+        mode = os.fstat(fd).st_mode if fd >= 0 else stat.S_IFIFO
+        self._whole_lines = stat.S_ISFIFO(mode) or stat.S_ISSOCK(mode)
         self._kind = kind
         self._sock = socket.socket(fileno=fd) if kind == "socket" else None
         self._opener = opener
@@ -140,8 +135,7 @@ class StreamOut:
         self._closed = False
         self._registered = False  # with the flusher (changed under our lock only)
         self._linger_until: float | None = None
-        # Set while all we hold is an unfinished line (the stream could take more): when it
-        # goes out anyway.
+        # While all we hold is an unfinished line (not a stall): when it goes out anyway.
         self._hold_until: float | None = None
 
     @property
