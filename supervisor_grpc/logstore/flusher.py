@@ -83,12 +83,22 @@ class StreamFlusher:
                 self.threads_started += 1
                 self._thread.start()
                 return
-            # Written under our lock: the thread closes the pipe under it when it leaves.
-            if self._wake_w >= 0:
-                try:
-                    os.write(self._wake_w, b"\0")
-                except OSError:
-                    pass  # a full pipe already means "woken"
+            self._wake_locked()
+
+    def wake(self) -> None:
+        """A stalled writer (whose lock the caller holds) now waits for another thing (room
+        in its stream rather than time): look at it again now."""
+        with self._lock:
+            if self._thread is not None:
+                self._wake_locked()
+
+    def _wake_locked(self) -> None:
+        # Written under our lock: the thread closes the pipe under it when it leaves.
+        if self._wake_w >= 0:
+            try:
+                os.write(self._wake_w, b"\0")
+            except OSError:
+                pass  # a full pipe already means "woken"
 
     def done(self, writer: Stalled) -> None:
         """``writer`` (whose lock the caller holds) has nothing left to write."""

@@ -17,6 +17,17 @@ What cannot be written waits in a bounded buffer; beyond the bound whole lines a
 counted and reported. A FIFO nobody has opened for reading yet is the same stall with no
 descriptor yet: ``open(O_NONBLOCK)`` fails with ENXIO instead of blocking the loop, and the
 flusher retries it until a reader comes.
+
+Whole lines on a shared pipe: every program logging to ``/dev/stdout`` has a description of
+its own on the same pipe (Docker and Kubernetes read it line by line), and only a write() of
+at most PIPE_BUF bytes is atomic there. So on a pipe or socket each write holds whole lines
+and at most PIPE_BUF bytes: a non-blocking write that small is all or nothing on a pipe (it
+never comes out short), so no other writer's bytes can land inside one of our lines. A line
+not finished by the end of a chunk is held back until its newline comes, or until
+``PARTIAL_LINE_SECONDS`` pass (a prompt with no newline still shows), or at close. The limits:
+a line longer than PIPE_BUF cannot be atomic and is written in one write() as it comes
+(another writer's bytes may land inside it if that write comes out short), and so is a line
+left unfinished for longer than ``PARTIAL_LINE_SECONDS``. Regular files keep large writes.
 """
 
 from __future__ import annotations
@@ -27,6 +38,7 @@ import select
 import socket
 import stat
 import threading
+import time
 from collections import deque
 from collections.abc import Callable
 
@@ -41,7 +53,28 @@ LINE_SLACK_BYTES = 64 * 1024
 # After close, buffered bytes keep draining for this long (the flusher thread, not the
 # caller, waits), then what is left is counted as dropped.
 CLOSE_LINGER_SECONDS = 2.0
+# On a pipe or socket, how long the unfinished last line of a chunk waits for its newline
+# before it is written as it stands.
+PARTIAL_LINE_SECONDS = 0.2
 _PIPE_BUF = select.PIPE_BUF
+_NL = 0x0A
+
+
+def _piece_end(buf: bytes, start: int, force: bool) -> int:
+    """Where the next write from ``buf[start:]`` ends: whole lines and at most PIPE_BUF
+    bytes; a line longer than PIPE_BUF alone (it cannot be atomic anyway); ``start`` when
+    only an unfinished line is left (``force``: write it too)."""
+    end = len(buf)
+    limit = start + _PIPE_BUF
+    if end <= limit:
+        if force or buf[end - 1] == _NL:
+            return end
+        return buf.rfind(b"\n", start, end) + 1 or start
+    k = buf.rfind(b"\n", start, limit)
+    if k >= 0:
+        return k + 1
+    k = buf.find(b"\n", limit)
+    return k + 1 if k >= 0 else end
 
 
 def open_private(fd: int) -> tuple[int, str]:
@@ -83,6 +116,9 @@ class StreamOut:
         opener: Callable[[], int | None] | None = None,
     ) -> None:
         self._fd = fd
+        # Others may write to a pipe (a FIFO yet to open is one) or socket too: whole lines.
+        mode = os.fstat(fd).st_mode if fd >= 0 else stat.S_IFIFO
+        self._whole_lines = stat.S_ISFIFO(mode) or stat.S_ISSOCK(mode)
         self._kind = kind
         self._sock = socket.socket(fileno=fd) if kind == "socket" else None
         self._opener = opener
@@ -99,6 +135,8 @@ class StreamOut:
         self._closed = False
         self._registered = False  # with the flusher (changed under our lock only)
         self._linger_until: float | None = None
+        # While all we hold is an unfinished line (not a stall): when it goes out anyway.
+        self._hold_until: float | None = None
 
     @property
     def buffered(self) -> int:
@@ -119,16 +157,32 @@ class StreamOut:
         data = self._gate.admit(data, self.faults)
         if not data:
             return None
+        if self._fd >= 0 and self._hold_until is not None:
+            # All we hold is the start of a line this chunk may finish: write on from there.
+            message = self._enqueue(data)
+            message = self._drain_locked(force=False) or message
+            if self._hold_until is None and self._pending and self._registered:
+                self._flusher.wake()  # it waited for time; now it must wait for room
+            self._register()
+            return message
+        held = False
         if not self._pending and self._fd >= 0:
             try:
-                n = self._try_write(data)
+                if self._whole_lines:
+                    n, held = self._write_lines(data, force=False)
+                else:
+                    n = self._try_write(data)
             except OSError as exc:
                 return self._error(exc, data)
             if n == len(data):
-                self._mid_line = data[-1] != 0x0A
+                self._mid_line = data[-1] != _NL
                 return self.faults.recovered()
             data = data[n:]
         message = self._enqueue(data)
+        if held and self._pending:
+            # Only an unfinished line is left (the stream took all the rest).
+            self._hold_until = time.monotonic() + PARTIAL_LINE_SECONDS
+            message = self.faults.recovered() or message
         self._register()
         return message
 
@@ -138,7 +192,32 @@ class StreamOut:
             self._registered = True
             self._flusher.stalled(self)
 
-    def _try_write(self, data: bytes) -> int:
+    def _write_lines(self, buf: bytes, force: bool) -> tuple[int, bool]:
+        """Write whole lines of ``buf``, at most PIPE_BUF bytes per write(), from its start.
+
+        Returns ``(written, held)``: ``held`` when it stopped only because what is left is an
+        unfinished line, not because the stream is full. Stopping leaves no torn line behind
+        (a pipe takes a write of at most PIPE_BUF whole or not at all); only a longer line,
+        or a socket, can come out short.
+        """
+        view = memoryview(buf)
+        start = 0
+        while start < len(buf):
+            end = _piece_end(buf, start, force)
+            if end == start:
+                return start, True
+            try:
+                n = self._try_write(view[start:end])
+            except OSError:
+                if start == 0:
+                    raise
+                return start, False  # met again on what is left, which is what it drops
+            start += n
+            if start < end:
+                return start, False
+        return start, False
+
+    def _try_write(self, data: bytes | memoryview) -> int:
         """One non-blocking attempt; 0 when the stream is full. Raises for real errors."""
         try:
             if self._sock is not None:
@@ -200,6 +279,7 @@ class StreamOut:
             self.faults.drop(chunk)
         self._pending.clear()
         self._pending_bytes = 0
+        self._hold_until = None
         self.faults.drop(data)
         if tail:
             self._gate.skipping = not tail.endswith(b"\n")
@@ -208,16 +288,20 @@ class StreamOut:
     # -- the shared flusher's thread -------------------------------------------------------
 
     def poll_fd(self) -> int:
-        return self._fd
+        # Holding an unfinished line is waiting for time (or the rest of it), not for room.
+        return -1 if self._hold_until is not None else self._fd
 
     def wake_at(self) -> float | None:
-        return self._linger_until
+        times = [t for t in (self._linger_until, self._hold_until) if t is not None]
+        return min(times) if times else None
 
     def flush_step(self, now: float) -> None:
         with self._lock:
             message = self._open_locked()
             if self._fd >= 0:
-                message = self._drain_locked() or message
+                hold = self._hold_until
+                force = self._closed or (hold is not None and now >= hold)
+                message = self._drain_locked(force) or message
             done = not self._pending and (self._fd >= 0 or self._closed)
             if self._closed and not done:
                 self._linger_until = self._linger_until or now + CLOSE_LINGER_SECONDS
@@ -250,20 +334,41 @@ class StreamOut:
         self._fd = fd
         return None
 
-    def _drain_locked(self) -> str | None:
+    def _drain_locked(self, force: bool = True) -> str | None:
+        """Write what the stream takes now; ``force``: an unfinished last line too (else it
+        is held for a while, see the module docstring)."""
+        wrote = False
         while self._pending:
             head = self._pending[0]
             try:
-                n = self._try_write(head)
+                if self._whole_lines:
+                    n, held = self._write_lines(head, force and len(self._pending) == 1)
+                else:
+                    n, held = self._try_write(head), False
             except OSError as exc:
                 return self._error(exc, b"")
-            if n == 0:
-                return None
             self._pending_bytes -= n
+            wrote = wrote or n > 0
             if n == len(head):
                 self._pending.popleft()
-            else:
-                self._pending[0] = head[n:]
+                continue
+            rest = head[n:] if n else head
+            if not held:
+                if n == 0:
+                    self._hold_until = None
+                    return None  # the stream is full: the flusher waits for room
+                self._pending[0] = rest
+                continue
+            if len(self._pending) > 1:
+                # The line goes on in the next chunk: make it one piece again.
+                self._pending.popleft()
+                self._pending[0] = rest + self._pending[0]
+                continue
+            self._pending[0] = rest
+            if self._hold_until is None or wrote:
+                self._hold_until = time.monotonic() + PARTIAL_LINE_SECONDS
+            return self.faults.recovered()
+        self._hold_until = None
         return self.faults.recovered()
 
     # -- close -------------------------------------------------------------------------------
