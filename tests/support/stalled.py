@@ -21,8 +21,9 @@ class StalledStdoutDaemon(Daemon):
 
     read_end: int = -1
 
-    def __init__(self, workdir: str, programs: str) -> None:
-        super().__init__(workdir, programs, **{**grpc_options(workdir), "merge_stderr": False})
+    def __init__(self, workdir: str, programs: str, *, supervisord_extra: str = "") -> None:
+        options = grpc_options(workdir, supervisord_extra=supervisord_extra)
+        super().__init__(workdir, programs, **{**options, "merge_stderr": False})
 
     def start(self, *args: Any, **kw: Any) -> StalledStdoutDaemon:
         self.read_end, write_end = os.pipe()
