@@ -1,0 +1,68 @@
+"""A shutdown signal in the middle of every RPC: the init exits in bounded time, with status
+0, every client gets a clean answer, and the main log has no traceback.
+
+Every RPC of SupervisorService (checked against the proto) is started against a daemon whose
+shutdown takes ``STOPWAIT`` seconds (see midrpc_harness), then the daemon gets SIGTERM, SIGINT,
+or SIGTERM and a second SIGTERM while the first shutdown is waiting. An RPC that takes time
+(start/stop/restart with wait, Update, a follower stream) is caught in flight; one that is
+quick is called over and over from before the signal until the daemon is gone, so some of
+its calls land in every phase of the shutdown.
+
+A clean answer for gRPC is the RPC's normal result, a domain status that says why (the
+shutdown: FAILED_PRECONDITION), or the transport's UNAVAILABLE/CANCELLED once the server goes
+away; never DEADLINE_EXCEEDED (a hang), UNKNOWN or INTERNAL (a crash).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+
+import pytest
+from supgrpc.v1 import supervisor_pb2 as pb
+from supgrpc.v1 import supervisor_pb2_grpc as pb_grpc
+
+from tests.helpers import Daemon
+from tests.integration.midrpc_grpc_cases import (
+    CASES,
+    EXTRA_STREAMS,
+    LATE,
+    InFlight,
+    run_in_flight,
+    run_repeated,
+)
+from tests.integration.midrpc_harness import (
+    PROGRAMS,
+    SIGNALS,
+    XMLRPC,
+    assert_clean_logs,
+    channel,
+    daemons,
+)
+
+
+@pytest.fixture
+def midrpc() -> Iterator[Callable[..., Daemon]]:
+    yield from daemons()
+
+
+def test_every_rpc_of_the_service_has_a_case() -> None:
+    service = pb.DESCRIPTOR.services_by_name["SupervisorService"]
+    assert set(CASES) == {m.name for m in service.methods}
+
+
+@pytest.mark.parametrize("sigs", SIGNALS.values(), ids=SIGNALS.keys())
+@pytest.mark.parametrize("rpc", [*CASES, *EXTRA_STREAMS])
+def test_shutdown_in_the_middle_of_a_grpc_call(
+    midrpc: Callable[..., Daemon], rpc: str, sigs: tuple[int, ...]
+) -> None:
+    config = XMLRPC + PROGRAMS + (LATE if rpc == "AddGroup" else "")
+    d = midrpc(config)
+    case = CASES.get(rpc) or EXTRA_STREAMS[rpc]
+    with channel(d) as ch:
+        stub = pb_grpc.SupervisorServiceStub(ch)
+        if isinstance(case, InFlight):
+            outcomes = {run_in_flight(d, stub, case, sigs)}
+        else:
+            outcomes = run_repeated(d, stub, case, sigs)
+    assert outcomes <= case.allowed, f"{rpc}: {outcomes} not within {set(case.allowed)}"
+    assert_clean_logs(d)
