@@ -15,9 +15,11 @@ away; never DEADLINE_EXCEEDED (a hang), UNKNOWN or INTERNAL (a crash).
 
 from __future__ import annotations
 
+import signal
 from collections.abc import Callable, Iterator
 
 import pytest
+from grpc_health.v1 import health_pb2, health_pb2_grpc
 from supgrpc.v1 import supervisor_pb2 as pb
 from supgrpc.v1 import supervisor_pb2_grpc as pb_grpc
 
@@ -31,12 +33,15 @@ from tests.integration.midrpc_grpc_cases import (
     run_repeated,
 )
 from tests.integration.midrpc_harness import (
+    BOUND,
+    CLIENT_TIMEOUT,
     PROGRAMS,
     SIGNALS,
     XMLRPC,
     assert_clean_logs,
     channel,
     daemons,
+    grpc_outcome,
 )
 
 
@@ -65,4 +70,32 @@ def test_shutdown_in_the_middle_of_a_grpc_call(
         else:
             outcomes = run_repeated(d, stub, case, sigs)
     assert outcomes <= case.allowed, f"{rpc}: {outcomes} not within {set(case.allowed)}"
+    assert_clean_logs(d)
+
+
+def test_a_health_watch_sees_not_serving_then_ends_and_does_not_delay_the_exit(
+    midrpc: Callable[..., Daemon],
+) -> None:
+    # gRPC clients with client-side health checking hold a Watch open for as long as they
+    # are connected. It used to stay open after NOT_SERVING until the server stop's grace
+    # ran out and cut it (UNAVAILABLE): every exit waited that grace (1 s) for nothing.
+    # NOT_SERVING comes as soon as the shutdown begins (programs may still be stopping);
+    # the stream ends when the gRPC front-end stops.
+    d = midrpc()
+    statuses: list[str] = []
+    with channel(d) as ch:
+        watch = health_pb2_grpc.HealthStub(ch).Watch(
+            health_pb2.HealthCheckRequest(service=""), timeout=CLIENT_TIMEOUT
+        )
+        statuses.append(health_pb2.HealthCheckResponse.ServingStatus.Name(next(watch).status))
+        d.send(signal.SIGTERM)
+
+        def rest() -> None:
+            for m in watch:
+                statuses.append(health_pb2.HealthCheckResponse.ServingStatus.Name(m.status))
+
+        outcome = grpc_outcome(rest)
+        assert d.wait(BOUND) == 0
+    assert statuses == ["SERVING", "NOT_SERVING"]
+    assert outcome == "OK"  # ended by the servicer when the front-end stops, not cut off
     assert_clean_logs(d)

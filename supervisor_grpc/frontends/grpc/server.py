@@ -23,7 +23,6 @@ from typing import Any, TypeVar
 
 import grpc
 from grpc_health.v1 import health, health_pb2_grpc
-from grpc_health.v1._async import HealthServicer as AsyncHealthServicer
 from grpc_reflection.v1alpha import reflection
 from supgrpc.v1 import supervisor_pb2 as pb
 from supgrpc.v1 import supervisor_pb2_grpc as pb_grpc
@@ -33,6 +32,7 @@ from ...control.aio import AsyncControl
 from ...model import DaemonSpec, ProcessState
 from . import listeners as net
 from .health import HealthReporter
+from .health_servicer import HealthServicer as AsyncHealthServicer
 from .interceptors import ErrorInterceptor, TokenInterceptor
 from .servicer import SupervisorServicer
 from .streams import GroupsAdded, StreamSlots, Wakeups
