@@ -10,7 +10,9 @@ and that the stalled client's connection is closed rather than left open.
 
 from __future__ import annotations
 
+import datetime
 import os
+import re
 import signal
 import socket
 from collections.abc import Callable, Iterator
@@ -154,4 +156,30 @@ def test_connections_that_never_send_do_not_hold_up_the_shutdown(
             assert _closed_by_peer(preface_only)
         assert _closed_by_peer(xml)
         assert _closed_by_peer(raw_grpc)
+    assert_clean_logs(d)
+
+
+def _exit_delay(d: Daemon) -> float:
+    """Seconds from the last program stopped to 'exiting': what tearing down took."""
+    stamps = {}
+    for what, pattern in (("stopped", r"stopped: stubborn"), ("exiting", r"exiting with status")):
+        line = next(x for x in d.log().splitlines() if re.search(pattern, x))
+        stamps[what] = datetime.datetime.strptime(line[:23], "%Y-%m-%d %H:%M:%S,%f")
+    return (stamps["exiting"] - stamps["stopped"]).total_seconds()
+
+
+def test_silent_grpc_connections_do_not_hold_the_exit_for_the_stop_grace(
+    midrpc: Callable[..., Daemon],
+) -> None:
+    # grpc.aio's server.stop(grace) waited the whole grace (1 s) for a connection that
+    # holds no call (connected and silent, or half-way through its preface): measured
+    # 1.004 s from the last program stopped to 'exiting', against 0.006 s without one.
+    d = midrpc(CONFIG)
+    with _unix(d, "g.sock") as silent, _unix(d, "g.sock") as preface_only:
+        preface_only.sendall(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n")
+        with channel(d) as ch:  # the server has accepted both by the time this answers
+            pb_grpc.SupervisorServiceStub(ch).GetState(pb.GetStateRequest(), timeout=10)
+        shut_down(d, (signal.SIGTERM,))
+        assert _closed_by_peer(silent) and _closed_by_peer(preface_only)
+    assert _exit_delay(d) < 0.6, d.log()
     assert_clean_logs(d)
