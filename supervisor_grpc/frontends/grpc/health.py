@@ -1,7 +1,7 @@
 """grpc.health.v1 statuses: ``""`` for the whole init, ``program:NAMESPEC`` per process.
 
 Owns: the mapping from daemon, process and program-health states to SERVING/NOT_SERVING, and
-the one thread that applies it to grpc_health's HealthServicer.
+the one thread that applies it to the HealthServicer (health_servicer.py).
 May import: control, model, errors, grpc_health, stdlib (typing_extensions on 3.10).
 Threading: ``process_changed`` runs on the loop thread: it stores the newest state in a dict
 under a small lock, nothing more. Everything else happens on the reporter's own thread, which
@@ -9,7 +9,7 @@ follows the event journal (process transitions, program health results, shutdown
 It sleeps until the journal has a new event or is closed (the core closes it at the end of
 every run), so an idle daemon never wakes it. ``stop()`` does not need the thread to notice:
 it makes every later ``set`` a no-op at once; the thread (a daemon thread) then exits on its
-next wake-up. Statuses reach grpc_health's asyncio HealthServicer as coroutines scheduled on
+next wake-up. Statuses reach the asyncio HealthServicer as coroutines scheduled on
 the front-end's asyncio loop (in order, never awaited here): its Watch streams are coroutines
 too, so a stuck Watch client holds no thread and never stalls the supervisor loop.
 
@@ -30,7 +30,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from grpc_health.v1 import health_pb2
-from grpc_health.v1._async import HealthServicer
 
 from ...control import Control
 from ...errors import SupervisorError
@@ -53,6 +52,8 @@ if sys.version_info >= (3, 11):
     from typing import assert_never
 else:  # grpcio depends on it
     from typing_extensions import assert_never
+
+from .health_servicer import HealthServicer
 
 log = logging.getLogger(__name__)
 
@@ -83,7 +84,7 @@ class _Program:
 
 
 class HealthReporter:
-    """Feeds a grpc_health HealthServicer from loop callbacks and the event journal."""
+    """Feeds the HealthServicer from loop callbacks and the event journal."""
 
     def __init__(
         self, control: Control, servicer: HealthServicer, loop: asyncio.AbstractEventLoop

@@ -23,7 +23,6 @@ from typing import Any, TypeVar
 
 import grpc
 from grpc_health.v1 import health, health_pb2_grpc
-from grpc_health.v1._async import HealthServicer as AsyncHealthServicer
 from grpc_reflection.v1alpha import reflection
 from supgrpc.v1 import supervisor_pb2 as pb
 from supgrpc.v1 import supervisor_pb2_grpc as pb_grpc
@@ -33,6 +32,8 @@ from ...control.aio import AsyncControl
 from ...model import DaemonSpec, ProcessState
 from . import listeners as net
 from .health import HealthReporter
+from .health_servicer import HealthServicer as AsyncHealthServicer
+from .inflight import CallCounter
 from .interceptors import ErrorInterceptor, TokenInterceptor
 from .servicer import SupervisorServicer
 from .streams import GroupsAdded, StreamSlots, Wakeups
@@ -45,6 +46,9 @@ T = TypeVar("T")
 STREAM_SLOTS = 4096
 # How long stop() lets in-flight RPCs finish after followers were told to end.
 STOP_GRACE_SECONDS = 1.0
+# Once no handler runs: how long the servers get to send the last statuses before the rest
+# (connections without a call, which grpc's grace would wait on in full) is cut.
+STOP_LINGER_SECONDS = 0.1
 # Starting or stopping the servers on the asyncio thread: binding is quick, but never wait
 # for that thread without a bound.
 LIFECYCLE_SECONDS = 10.0
@@ -133,6 +137,7 @@ class _State:
 
     def __init__(self, loop: asyncio.AbstractEventLoop, control: Control) -> None:
         self.stopping = False
+        self.calls = CallCounter()
         self.wakeups = Wakeups(loop)
         self.groups = GroupsAdded(control.journal)
 
@@ -143,7 +148,9 @@ class _State:
 async def _stop(servers: list[Any], state: _State) -> None:
     state.stopping = True
     state.wakeups.wake_all()  # followers see the flag and end their streams with OK
-    await asyncio.gather(*(server.stop(STOP_GRACE_SECONDS) for server in servers))
+    answered = await state.calls.idle(STOP_GRACE_SECONDS)
+    linger = STOP_LINGER_SECONDS if answered else 0.0
+    await asyncio.gather(*(server.stop(linger) for server in servers))
 
 
 def _listeners(spec: DaemonSpec, listen: tuple[str, ...]) -> list[net.Listener]:
@@ -185,12 +192,12 @@ async def _start(
     """On the asyncio thread: build, bind and start both servers (or stop what started)."""
     gspec = spec.grpc
     loop = asyncio.get_running_loop()
-    interceptors: list[Any] = []
+    state = _State(loop, control)
+    interceptors: list[Any] = [state.calls]
     if gspec.token:
         interceptors.append(TokenInterceptor(gspec.token))
     interceptors.append(ErrorInterceptor())
     server = grpc.aio.server(interceptors=interceptors, options=SERVER_OPTIONS)
-    state = _State(loop, control)
     state.groups.start()
     health_servicer = AsyncHealthServicer()
     reporter = HealthReporter(control, health_servicer, loop)

@@ -78,7 +78,9 @@ def _client_gone(sock: socket.socket) -> bool:
         return not sock.recv(4096)
     except (BlockingIOError, InterruptedError):
         return False
-    except OSError:
+    except (OSError, ValueError):
+        # ValueError: the reactor closed the socket under us (it drops every stream when the
+        # server stops, after shutting the socket down to wake us): the stream is over.
         return True
 
 
