@@ -87,7 +87,9 @@ class SupervisorServicer(pb_grpc.SupervisorServiceServicer):
 
     async def _infos(self, infos: list[ProcessInfo]) -> list[pb.ProcessInfo]:
         pids = [i.pid for i in infos]
-        usage = await asyncio.to_thread(self._sampler.sample, pids)
+        usage = self._sampler.cached(pids)
+        if usage is None:  # a sample is due: it reads /proc, so not on this thread
+            usage = await asyncio.to_thread(self._sampler.sample, pids)
         return [convert.process_info(self._sync, i, usage.get(i.pid, ZERO)) for i in infos]
 
     async def ListProcesses(
