@@ -169,3 +169,15 @@ def test_shared_blocking_descriptions_are_never_blocked_on(kind: str) -> None:
         os.close(r)
     assert set(data.split(b"\n")[:-1]) == {LINE[:-1]}
     assert len(data) // 100 + faults.dropped_lines == 30_000
+
+
+def test_a_channel_that_lost_nothing_answers_the_shared_empty_snapshot() -> None:
+    """ListProcesses asks every channel; the usual answer is not built anew each time (issue
+    13), and any fault still shows."""
+    from supervisor_grpc.model import NO_LOG_FAULTS
+
+    faults = SinkFaults("p stdout", lambda msg: None)
+    assert faults.snapshot() is NO_LOG_FAULTS
+    faults.drop(b"a\nb\n")
+    got = faults.snapshot()
+    assert got is not NO_LOG_FAULTS and (got.dropped_bytes, got.dropped_lines) == (4, 2)
