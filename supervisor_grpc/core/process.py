@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from ..logstore import LogChannel
 from ..machine import ProcessMachine
-from ..model import Channel, ProcessInfo, ProgramSpec
+from ..model import Channel, Health, ProcessInfo, ProgramSpec
 
 
 @dataclass(eq=False)
@@ -38,7 +38,11 @@ class Process:
     def channel(self, channel: Channel) -> LogChannel:
         return self.stdout if channel is Channel.STDOUT else self.stderr
 
-    def info(self) -> ProcessInfo:
+    def info(
+        self, *, health: Health = Health.NONE, health_output: str = "", description: str = ""
+    ) -> ProcessInfo:
+        """The snapshot; what other owners know (health, dependencies) is passed in, so it is
+        built once (a ``dataclasses.replace`` afterwards cost as much again per program)."""
         m = self.machine
         return ProcessInfo(
             name=self.spec.name,
@@ -55,4 +59,7 @@ class Process:
             autostart=self.spec.autostart,
             stdout_log=self.stdout.fault_info(),
             stderr_log=self.stderr.fault_info(),
+            description=description,
+            health=health,
+            health_output=health_output,
         )

@@ -14,7 +14,6 @@ transition is published, so the loop never waits for anyone.
 from __future__ import annotations
 
 import collections
-import dataclasses
 import functools
 import logging
 import signal
@@ -210,8 +209,7 @@ class Supervisor:
         self.reload.latest = spec
 
     def info(self, proc: Process) -> ProcessInfo:
-        return dataclasses.replace(
-            proc.info(),
+        return proc.info(
             health=self.health.status(proc),
             health_output=self.health.state(proc).output if proc.spec.health else "",
             description=self.dependencies.describe_wait(proc) if proc.machine.waiting else "",

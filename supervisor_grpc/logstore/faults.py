@@ -14,7 +14,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 
-from supervisor_grpc.model import LogFaults
+from supervisor_grpc.model import NO_LOG_FAULTS, LogFaults
 
 log = logging.getLogger("supgrpc")
 
@@ -95,6 +95,12 @@ class SinkFaults:
 
     def snapshot(self) -> LogFaults:
         exc = self.last_error
+        if exc is None and not (
+            self.dropped_bytes or self.write_errors or self.failing or self.last_reason
+        ):
+            # The usual answer, shared: every ListProcesses asks it twice per program on the
+            # loop thread, and building a frozen dataclass each time was a fifth of its job.
+            return NO_LOG_FAULTS
         error = ""
         if exc is not None:
             error = exc.strerror or str(exc)

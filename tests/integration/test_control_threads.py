@@ -64,3 +64,51 @@ def test_restart_of_one_process_is_one_loop_job_then_the_core_s_future() -> None
     assert state(core, "web") is ProcessState.RUNNING
     assert core.find("web").machine.pid != old_pid
     assert inbox.jobs == 1
+
+
+# ---- the asyncio bridge's cost (issue 13: gRPC unary throughput) ---------------------------
+
+
+class _CountingLoop(asyncio.SelectorEventLoop):
+    """Counts the callbacks scheduled on it (``call_soon``, also via ``_threadsafe``)."""
+
+    scheduled = 0
+
+    def call_soon(self, *args: Any, **kwargs: Any) -> Any:
+        self.scheduled += 1
+        return super().call_soon(*args, **kwargs)
+
+    def call_soon_threadsafe(self, *args: Any, **kwargs: Any) -> Any:
+        self.scheduled += 1
+        return super().call_soon_threadsafe(*args, **kwargs)
+
+
+def test_an_awaited_loop_job_costs_two_asyncio_callbacks_and_leaves_nothing_behind() -> None:
+    """One wake-up from the loop thread, one resumption of the coroutine: every further pass
+    of the asyncio loop per job was gRPC unary throughput lost against the thread pool."""
+    control = fake_control(CountingInbox(hold=True))
+    job: concurrent.futures.Future[str] = concurrent.futures.Future()
+    loop = _CountingLoop()
+    try:
+
+        async def main() -> tuple[str, int]:
+            aio = AsyncControl(control, loop)
+
+            def plan() -> Any:
+                return (yield Wait(job, None, "slow", withdraw=True))
+
+            task = loop.create_task(aio._waits.run(plan()))
+            for _ in range(3):
+                await asyncio.sleep(0)  # the task is parked on its wait
+            before = loop.scheduled
+            threading.Thread(target=job.set_result, args=("done",)).start()
+            value = await task
+            # our own await of the task is one more callback: not the bridge's
+            return value, loop.scheduled - before - 1
+
+        value, callbacks = loop.run_until_complete(main())
+        assert value == "done"
+        assert callbacks <= 2
+        assert not [h for h in loop._scheduled if not h.cancelled()]  # the bound's timer went
+    finally:
+        loop.close()

@@ -245,3 +245,15 @@ def test_a_fifo_without_a_reader_holds_lines_until_one_comes(
     messages = [r.getMessage() for r in caplog.records]
     assert sum("no reader yet" in m for m in messages) == 1
     assert sum("0 line(s) (0 bytes) dropped; writing again" in m for m in messages) == 1
+
+
+def test_a_channel_that_lost_nothing_answers_the_shared_empty_snapshot() -> None:
+    """ListProcesses asks every channel; the usual answer is not built anew each time (issue
+    13), and any fault still shows."""
+    from supervisor_grpc.model import NO_LOG_FAULTS
+
+    faults = SinkFaults("p stdout", lambda msg: None)
+    assert faults.snapshot() is NO_LOG_FAULTS
+    faults.drop(b"a\nb\n")
+    got = faults.snapshot()
+    assert got is not NO_LOG_FAULTS and (got.dropped_bytes, got.dropped_lines) == (4, 2)

@@ -142,3 +142,23 @@ def test_reused_pid_starts_over_with_the_lifetime_average(tmp_path: Path) -> Non
     write_proc(proc, 200, ticks=0, start=10**12)
     clock.now += 10
     assert s.sample([200])[200].cpu_percent == 0.0  # not a negative rate against the old one
+
+
+def test_cached_answers_a_fresh_sample_without_reading_and_none_when_one_is_due(
+    tmp_path: Path,
+) -> None:
+    """ListProcesses asks ``cached`` on the asyncio thread first (issue 13): within MAX_AGE it
+    gets the figures with no /proc read and no executor round trip."""
+    clock = Clock()
+    proc = tree(tmp_path, with_children_files=True)
+    s = sampler(proc, clock, children_files=True)
+    assert s.cached([100, 200]) is None  # never sampled
+    taken = s.sample([100, 200])
+    (proc / "100" / "stat").unlink()  # a read now would give zeros
+    clock.now += resources.MAX_AGE_SECONDS / 2
+    assert s.cached([100, 200, 0, -1]) == taken  # pid 0 / -1: not running, not asked
+    assert s.cached([100, 300]) is None  # 300 was never sampled
+    with s._lock:  # a sample is being taken on another thread
+        assert s.cached([100]) is None
+    clock.now += resources.MAX_AGE_SECONDS
+    assert s.cached([100]) is None  # stale

@@ -7,8 +7,9 @@ RPC deadline so a handler thread never outlives its call).
 May import: control, model, errors, logstore readers (through control), the generated package.
 Threading: the front-end's asyncio loop (grpc.aio): every handler is a coroutine and every
 control call is awaited (``control.aio``), so no call holds a thread while it waits; blocking
-file reads (ReadLog, /proc samples) go to asyncio's default executor. Errors are raised, never
-turned into statuses here: the error interceptor does that once.
+file reads (ReadLog, a due /proc sample) go to asyncio's default executor; figures still fresh
+in the sampler's cache are taken on the asyncio thread, with no executor round trip. Errors
+are raised, never turned into statuses here: the error interceptor does that once.
 """
 
 from __future__ import annotations
@@ -87,7 +88,9 @@ class SupervisorServicer(pb_grpc.SupervisorServiceServicer):
 
     async def _infos(self, infos: list[ProcessInfo]) -> list[pb.ProcessInfo]:
         pids = [i.pid for i in infos]
-        usage = await asyncio.to_thread(self._sampler.sample, pids)
+        usage = self._sampler.cached(pids)
+        if usage is None:  # a sample is due: it reads /proc, so not on this thread
+            usage = await asyncio.to_thread(self._sampler.sample, pids)
         return [convert.process_info(self._sync, i, usage.get(i.pid, ZERO)) for i in infos]
 
     async def ListProcesses(
