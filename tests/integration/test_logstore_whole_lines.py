@@ -190,7 +190,8 @@ def test_a_held_line_that_then_fills_the_pipe_keeps_draining(
     out = writer_on(w, flusher)
     out.write(b"begun ")
     assert flusher.active
-    _wait_asleep("supgrpc-logout")  # in its wait for time
+    assert flusher._thread is not None
+    _wait_asleep(flusher._thread)  # in its wait for time
     rest = b"finished\n" + LONG
     out.write(rest)  # far more than the pipe holds
     expected = b"begun " + rest
@@ -203,9 +204,9 @@ def test_a_held_line_that_then_fills_the_pipe_keeps_draining(
     out.close()
 
 
-def _wait_asleep(thread_name: str) -> None:
-    """Until the named thread sleeps in the kernel (its poll), per /proc."""
-    (thread,) = [t for t in threading.enumerate() if t.name == thread_name]
+def _wait_asleep(thread: threading.Thread) -> None:
+    """Until this flusher's thread sleeps in the kernel (its poll), per /proc. (Found by
+    object, not by name: another test's flusher, still draining, has the same name.)"""
     path = f"/proc/self/task/{thread.native_id}/stat"
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline:
@@ -213,7 +214,7 @@ def _wait_asleep(thread_name: str) -> None:
             if fh.read().rsplit(")", 1)[1].split()[0] == "S":
                 return
         time.sleep(0.005)
-    raise AssertionError(f"{thread_name} never went to sleep")
+    raise AssertionError(f"{thread.name} never went to sleep")
 
 
 LONG = b"".join(b"%06d %s\n" % (i, b"z" * 200) for i in range(2000))  # 414 KB
