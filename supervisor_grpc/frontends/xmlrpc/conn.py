@@ -3,8 +3,8 @@
 Owns: a connection's state, buffers and deadline (plain data), and error pages with their
 headers (401's challenge).
 May import: this package's auth and http, stdlib.
-Threading: the reactor thread alone writes a Conn, except ``streaming`` (set by the worker
-that owns it while BUSY).
+Threading: the reactor thread alone writes a Conn that is not BUSY; while BUSY, the worker
+that owns it may set ``streaming`` and take requests out of ``inbuf`` (keepalive.py).
 """
 
 from __future__ import annotations

@@ -11,7 +11,9 @@ May import: this package's http, auth and sockets, stdlib.
 Threading: the reactor thread alone touches the selector and any connection not BUSY.
 Other threads hand a connection back only through ``reply`` and ``close`` (a deque and one
 wakeup byte), as supervisord's medusa loop would have done it all on one thread. A slow or
-half-open client thus costs a buffer and a descriptor, never a thread.
+half-open client thus costs a buffer and a descriptor, never a thread. (A BUSY connection is
+its worker's: on a keep-alive connection the worker writes the answer and takes the next
+complete request itself, see keepalive.py, and hands back anything else.)
 """
 
 from __future__ import annotations

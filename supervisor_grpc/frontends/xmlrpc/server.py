@@ -4,7 +4,9 @@ Owns: routing complete requests (``/RPC2``, ``/logtail``, ``/mainlogtail``; ever
 404) to the XML-RPC dispatcher or a log stream, the bounded worker pool, the bound on
 streams, and a prompt ``stop``.
 May import: control, model, errors, this package, stdlib.
-Threading: the reactor thread (see reactor.py) reads requests and writes answers; a pool
+Threading: the reactor thread (see reactor.py) reads requests and writes answers, except
+that a worker writes its own answer and takes the next request on a busy keep-alive
+connection while they come back to back (keepalive.py); a pool
 of at most ``max_workers`` threads runs complete requests (a call may wait, e.g.
 ``startProcess`` until RUNNING, without holding anyone else up); each /logtail stream gets
 its own thread while it holds one of ``max_streams`` slots, so RPCs always find a worker.
@@ -19,7 +21,7 @@ from collections.abc import Callable
 
 from ...control import Control
 from ...model import DaemonSpec
-from . import codec, logtail
+from . import codec, keepalive, logtail
 from .conn import Conn, error_answer
 from .faults import RpcFault
 from .http import HttpError, Limits, Request, response
@@ -91,25 +93,32 @@ class XmlRpcServer:
     # ---- on a worker ----------------------------------------------------------------------
 
     def _handle(self, conn: Conn, request: Request) -> None:
-        """Answer one complete request, and give the connection back to the reactor."""
+        """Answer complete requests on this connection while they come back to back (see
+        keepalive.py), then give the connection back to the reactor."""
+        next_request: Request | None = request
+        while next_request is not None:
+            answer = self._answer(conn, next_request)
+            if answer is None:  # a log stream owns the connection now
+                return
+            data, keep = answer
+            next_request = keepalive.finish(self._reactor, conn, data, keep, self.stopping)
+
+    def _answer(self, conn: Conn, request: Request) -> tuple[bytes, bool] | None:
         keep = request.keep_alive and not self.stopping.is_set()
         path = request.path
         try:
             if path.startswith("/RPC2"):
-                data = self._rpc(request, keep)
-            elif path.startswith("/logtail") or path.startswith("/mainlogtail"):
+                return self._rpc(request, keep), keep
+            if path.startswith("/logtail") or path.startswith("/mainlogtail"):
                 self._tail(conn, request, main=path.startswith("/mainlogtail"))
-                return
-            else:
-                raise HttpError(404, close=not keep)
+                return None
+            raise HttpError(404, close=not keep)
         except HttpError as exc:
             keep = keep and not exc.close
-            data = error_answer(request.version, exc.status, keep_alive=keep)
+            return error_answer(request.version, exc.status, keep_alive=keep), keep
         except Exception:
             log.critical("XML-RPC: handling a request to %s failed", path, exc_info=True)
-            keep = False
-            data = error_answer(request.version, 500, keep_alive=False)
-        self._reactor.reply(conn, data, keep)
+            return error_answer(request.version, 500, keep_alive=False), False
 
     def _rpc(self, request: Request, keep: bool) -> bytes:
         if request.method != "POST":
