@@ -7,6 +7,9 @@ ListProcesses/GetProcess with figures loads it, and the figures are real.
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import pytest
 from supgrpc.v1 import supervisor_pb2 as pb
 
@@ -52,3 +55,17 @@ def test_psutil_is_loaded_by_the_first_resource_request_not_by_the_start() -> No
         ).process
         assert info.resources.rss_bytes > 0
         assert "_psutil_linux" in _maps(d.proc.pid)
+
+
+def test_the_daemon_and_its_front_ends_import_neither_psutil_nor_urllib_request() -> None:
+    # What a start imports (the composition root and both front-ends), in a fresh interpreter:
+    # psutil waits for the first resource sample, urllib.request for the first HTTP probe.
+    code = (
+        "import sys\n"
+        "import supervisor_grpc.daemon.app, supervisor_grpc.frontends.launch\n"
+        "import supervisor_grpc.frontends.grpc.server, supervisor_grpc.frontends.xmlrpc.server\n"
+        "print(sorted(m for m in ('psutil', 'urllib.request') if m in sys.modules))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "[]"
