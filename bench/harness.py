@@ -449,6 +449,17 @@ class Context:
     cache: dict[str, Any] = field(default_factory=dict)  # figures one scenario lends another
     _counter: int = 0
 
+    def __post_init__(self) -> None:
+        # Bytecode as a real install has it: written once, then read. The environment may set
+        # PYTHONDONTWRITEBYTECODE (so no .pyc lands in the repo), and then every daemon start
+        # compiles every module of its build: a cost no installed init pays, and one that
+        # grows with the number of modules, not with what a start does. The cache goes under
+        # the run's temporary root (removed at the end), never into the repo or the venv;
+        # with a prefix set Python reads only there, so both daemons (and grpc, psutil,
+        # supervisor) compile on their first start: scenarios that time a start warm up first.
+        os.environ.pop("PYTHONDONTWRITEBYTECODE", None)
+        os.environ["PYTHONPYCACHEPREFIX"] = str(self.root / "pycache")
+
     def workdir(self, label: str) -> Path:
         self._counter += 1
         path = self.root / f"{self._counter:03d}-{label}"

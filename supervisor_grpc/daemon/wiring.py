@@ -20,7 +20,6 @@ from ..errors import SupervisorError
 from ..logstore import Forwarder
 from ..machine import Publish
 from ..model import HealthSpec, ProcessState
-from ..runtime import probes
 from ..runtime.inbox import Inbox
 
 
@@ -37,6 +36,14 @@ class EchoStream:
 
     def flush(self) -> None:
         pass
+
+
+def _probe(spec: HealthSpec) -> tuple[bool, str]:
+    # Imported by the first probe, on its worker: probes pulls in urllib.request (and with
+    # it email, tempfile...), which a start without network health checks never needs.
+    from ..runtime import probes
+
+    return probes.probe(spec)
 
 
 def probe_on_worker(
@@ -58,7 +65,7 @@ def probe_on_worker(
             pass  # shutting down: nobody needs the answer
 
     try:
-        pool.submit(probes.probe, spec).add_done_callback(finished)
+        pool.submit(_probe, spec).add_done_callback(finished)
     except RuntimeError:
         pass  # pool already shut down
 

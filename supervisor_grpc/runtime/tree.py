@@ -13,18 +13,20 @@ parent, and the SUPERVISOR_* variables it inherited say which program it came fr
 
 Per-pid facts (create time, environment) come from psutil. The children walk stays on the
 kernel's children files: psutil's ``Process.children()`` scans every pid of the host.
+psutil is imported by the first call that needs it, not with this module: only ``killtree``
+and the shutdown sweep use it, and a start should not pay its import time and memory.
 """
 
 from __future__ import annotations
 
 import os
 
-import psutil
-
 Identity = tuple[int, float]  # (pid, create time: seconds since the epoch)
 
 
 def start_time(pid: int) -> float | None:
+    import psutil
+
     try:
         return float(psutil.Process(pid).create_time())
     except (psutil.Error, OSError):
@@ -49,6 +51,8 @@ def children(pid: int) -> list[int]:
 def _program_marker(pid: int) -> tuple[str, str] | None:
     """The ``SUPERVISOR_GROUP_NAME``/``SUPERVISOR_PROCESS_NAME`` a process was started with
     (every program inherits them from the spawner, and passes them on to what it starts)."""
+    import psutil
+
     try:
         values = psutil.Process(pid).environ()
     except (psutil.Error, OSError):

@@ -14,6 +14,9 @@ Cost per sample (at most once per ``MAX_AGE_SECONDS`` per pid): one
 through ``/proc/<pid>/task/<tid>/children``. Not ``psutil.Process.children()``: it scans every
 pid of the host (``psutil._pslinux.ppid_map``), the cost that made psutil look slow here. Kernels
 built without ``CONFIG_PROC_CHILDREN`` have no children files; only there does psutil's scan run.
+
+psutil is imported by the first sample, not with this module (the gRPC server imports it at
+start): a daemon nobody asks for figures never pays psutil's import time and memory.
 """
 
 from __future__ import annotations
@@ -23,8 +26,6 @@ import threading
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-
-import psutil
 
 # A sample is reused for this long: a burst of calls (a dashboard polling every process, a
 # CLI `status` right after another) costs one read of /proc. Short enough that figures stay
@@ -58,6 +59,8 @@ class Figures:
 
 def read_figures(pid: int) -> Figures | None:
     """One ``oneshot()`` of ``pid``; None when it is gone or not ours to read."""
+    import psutil
+
     try:
         proc = psutil.Process(pid)
         with proc.oneshot():
@@ -68,6 +71,8 @@ def read_figures(pid: int) -> Figures | None:
 
 
 def _psutil_descendants(pid: int) -> int:
+    import psutil
+
     try:
         return len(psutil.Process(pid).children(recursive=True))
     except (psutil.Error, OSError):
