@@ -136,6 +136,28 @@ def _send(pid: int, signum: int) -> None:
         pass
 
 
+def _settle(
+    reap: Callable[[], list[tuple[int, ExitStatus]]], quiet: float = 0.05, bound: float = 0.5
+) -> None:
+    """Reap the children already on their way out before the sweep calls anything remaining.
+
+    A killtree program's adopted descendants get their SIGKILL when the program is reaped,
+    often a moment before the sweep: they are dying, not left behind, and must not be TERMed
+    and reported as stragglers. Waits while children keep exiting, at most ``quiet`` after the
+    last one and ``bound`` in all (nothing to wait for when no child is left).
+    """
+    reap()
+    end = time.monotonic() + bound
+    quiet_until = time.monotonic() + quiet
+    while _children():
+        now = time.monotonic()
+        if now >= quiet_until or now >= end:
+            return
+        time.sleep(0.005)
+        if reap():
+            quiet_until = time.monotonic() + quiet
+
+
 def sweep_descendants(
     reap: Callable[[], list[tuple[int, ExitStatus]]],
     grace_seconds: float = 5.0,
@@ -153,7 +175,7 @@ def sweep_descendants(
     ``between`` runs at every poll (the daemon drains program pipes there, so an orphan that
     writes in its TERM handler is read, not killed by SIGPIPE). Returns how many we signalled.
     """
-    reap()
+    _settle(reap)
     warned: dict[tree.Identity, float] = {}  # identity -> when its grace ends
     started = time.monotonic()
     hard_end = started + 2 * grace_seconds
