@@ -6,13 +6,12 @@ texts supervisor 4.3.0 writes, so listeners written against supervisord (childut
 superlance) parse ours unchanged, and ``of_event``: the one mapping of a journal record
 (``model.Event``) to supervisor's name and payload (the listener pools and the front-ends'
 ``supervisor_event`` both read it).
-May import: model, stdlib (typing_extensions on 3.10, for ``assert_never``).
+May import: model, stdlib.
 Threading: pure functions and frozen values.
 """
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
@@ -27,12 +26,8 @@ from ..model import (
     ProcessState,
     ProcessStateChanged,
     RemoteCommunication,
+    assert_never,
 )
-
-if sys.version_info >= (3, 11):
-    from typing import assert_never
-else:  # grpcio depends on it
-    from typing_extensions import assert_never
 
 # Each concrete or abstract name -> its parent; "EVENT" is the root.
 PARENT: dict[str, str] = {

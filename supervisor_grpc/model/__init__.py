@@ -23,6 +23,7 @@ from .events import (
     ProcessCommunication,
     ProcessStateChanged,
     RemoteCommunication,
+    assert_never,
 )
 from .snapshots import NO_LOG_FAULTS, ConfigDiff, DaemonInfo, LogFaults, ProcessInfo
 from .specs import (
@@ -96,6 +97,7 @@ __all__ = [
     "ProgramSpec",
     "RemoteCommunication",
     "UnhealthyAction",
+    "assert_never",
     "environment_dict",
     "make_namespec",
     "mono_to_wall",

@@ -15,7 +15,7 @@ Threading: immutable values.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TypeAlias
+from typing import NoReturn, TypeAlias
 
 from .states import Channel, DaemonState, Health, ProcessState, make_namespec
 
@@ -110,3 +110,10 @@ Event: TypeAlias = (
     | ProcessCommunication
     | RemoteCommunication
 )
+
+
+def assert_never(value: NoReturn) -> NoReturn:
+    """The default case of a ``match`` over ``Event``: mypy flags a kind the match left out
+    (``typing.assert_never`` exists only from Python 3.11; this is the same contract)."""
+    raise AssertionError(f"unhandled event: {value!r}")
+

@@ -4,13 +4,11 @@ Owns: the enum tables (supervisor's codes <-> proto enums, which start at UNSPEC
 the wall-clock conversion of monotonic times, which exists only at the front-ends, and the one
 mapping of journal records (``model.Event``) to ``WatchEventsResponse`` (and back, for tests).
 May import: control (for ActionResult and the clocks), frontends.presentation, model, errors,
-the generated package, stdlib (typing_extensions on 3.10, for ``assert_never``).
+the generated package, stdlib.
 Threading: pure functions; any thread.
 """
 
 from __future__ import annotations
-
-import sys
 
 from google.protobuf.timestamp_pb2 import Timestamp
 from supgrpc.v1 import supervisor_pb2 as pb
@@ -35,14 +33,10 @@ from ...model import (
     ProcessState,
     ProcessStateChanged,
     RemoteCommunication,
+    assert_never,
 )
 from ..presentation import Clocks, describe, supervisor_event, wall_time
 from .resources import ZERO, Usage
-
-if sys.version_info >= (3, 11):
-    from typing import assert_never
-else:  # grpcio depends on it
-    from typing_extensions import assert_never
 
 S = ProcessState
 

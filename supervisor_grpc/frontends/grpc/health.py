@@ -2,7 +2,7 @@
 
 Owns: the mapping from daemon, process and program-health states to SERVING/NOT_SERVING, and
 the one thread that applies it to the HealthServicer (health_servicer.py).
-May import: control, model, errors, grpc_health, stdlib (typing_extensions on 3.10).
+May import: control, model, errors, grpc_health, stdlib.
 Threading: ``process_changed`` runs on the loop thread: it stores the newest state in a dict
 under a small lock, nothing more. Everything else happens on the reporter's own thread, which
 follows the event journal (process transitions, program health results, shutdown, groups).
@@ -24,7 +24,6 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import logging
-import sys
 import threading
 from dataclasses import dataclass
 from typing import Any
@@ -46,13 +45,8 @@ from ...model import (
     ProcessState,
     ProcessStateChanged,
     RemoteCommunication,
+    assert_never,
 )
-
-if sys.version_info >= (3, 11):
-    from typing import assert_never
-else:  # grpcio depends on it
-    from typing_extensions import assert_never
-
 from .health_servicer import HealthServicer
 
 log = logging.getLogger(__name__)
