@@ -12,6 +12,8 @@ import os
 import signal
 import time
 
+from supervisor_grpc.runtime import tree
+
 
 def proc_stat(pid: int) -> tuple[str, int, int] | None:
     """(state, ppid, pgrp) of ``pid``, or None if it is gone."""
@@ -49,19 +51,9 @@ def zombies_of(pid: int) -> list[int]:
 
 
 def children_of(pid: int) -> list[int]:
-    """Direct children of ``pid`` (any state), from /proc/<pid>/task/*/children."""
-    out: list[int] = []
-    try:
-        tasks = os.listdir(f"/proc/{pid}/task")
-    except OSError:
-        return out
-    for tid in tasks:
-        try:
-            with open(f"/proc/{pid}/task/{tid}/children") as f:
-                out.extend(int(p) for p in f.read().split())
-        except OSError:
-            continue
-    return out
+    """Direct children of ``pid`` (any state): the kernel's children files, read as the
+    daemon reads them."""
+    return tree.children(pid)
 
 
 def descendants_of(pid: int) -> list[int]:
