@@ -3,6 +3,7 @@ see tests/pid1 for the same as PID 1). The cases follow tini's and dumb-init's o
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import os
 import re
@@ -217,6 +218,8 @@ def test_dash_p_delivers_a_signal_when_our_parent_dies(tmp_path):
     libc = ctypes.CDLL(None, use_errno=True)
     assert libc.prctl(36, 1, 0, 0, 0) == 0  # PR_SET_CHILD_SUBREAPER
     out = tmp_path / "out"
+    parent: subprocess.Popen[bytes] | None = None
+    init_pid = 0
     try:
         argv = supgrpcd("-p", "SIGUSR1", "--", sys.executable, fixture("print_signals.py"), "TERM")
         parent = subprocess.Popen(
@@ -238,8 +241,18 @@ def test_dash_p_delivers_a_signal_when_our_parent_dies(tmp_path):
         wait_until(lambda: "SIGUSR1" in read_text(out), what=lambda: read_text(out))
         os.kill(init_pid, signal.SIGTERM)
         _, status = os.waitpid(init_pid, 0)
+        init_pid = 0
         assert os.waitstatus_to_exitcode(status) == 64 + signal.SIGTERM
     finally:
+        # A failure above must not leave the sleeping parent or the init behind.
+        if parent is not None and parent.poll() is None:
+            parent.kill()
+            parent.wait()
+        if init_pid:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(init_pid, signal.SIGKILL)
+            with contextlib.suppress(ChildProcessError):
+                os.waitpid(init_pid, 0)
         libc.prctl(36, 0, 0, 0, 0)
 
 
